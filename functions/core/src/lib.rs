@@ -5,4 +5,6 @@
 
 #![deny(missing_docs)]
 
+pub mod alerting;
+pub mod news2;
 pub mod types;
