@@ -6,5 +6,6 @@
 #![deny(missing_docs)]
 
 pub mod alerting;
+pub mod input;
 pub mod news2;
 pub mod types;
