@@ -12,7 +12,11 @@ fn main() {
     let manifest = std::env::var_os("CARDIOWATCH_MODEL_MANIFEST")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("models/cardio/manifest.toml"));
-    let manifest = if manifest.is_absolute() { manifest } else { workspace.join(manifest) };
+    let manifest = if manifest.is_absolute() {
+        manifest
+    } else {
+        workspace.join(manifest)
+    };
 
     let package = match cardiowatch_core::package::load(&manifest) {
         Ok(package) => package,

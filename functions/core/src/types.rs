@@ -107,7 +107,10 @@ impl Profile {
 
     /// Looks up an extra attribute by name.
     pub fn extra_value(&self, name: &str) -> Option<f64> {
-        self.extra.iter().find(|(key, _)| key == name).map(|(_, value)| *value)
+        self.extra
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| *value)
     }
 }
 

@@ -25,7 +25,11 @@ struct Case {
 fn model_dirs() -> Vec<PathBuf> {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&models)
-        .map(|entries| entries.filter_map(|entry| Some(entry.ok()?.path())).collect())
+        .map(|entries| {
+            entries
+                .filter_map(|entry| Some(entry.ok()?.path()))
+                .collect()
+        })
         .unwrap_or_default();
     if let Ok(extra) = std::env::var("CARDIOWATCH_GOLDEN_DIR") {
         dirs.push(PathBuf::from(extra));
@@ -50,8 +54,11 @@ fn golden_cases_match_xgboost() {
             serde_json::from_slice(&std::fs::read(dir.join("golden.json")).unwrap()).unwrap();
         let forest = model.forest();
         for (index, case) in golden.cases.iter().enumerate() {
-            let row: Vec<f32> =
-                case.features.iter().map(|value| value.map_or(f32::NAN, |v| v as f32)).collect();
+            let row: Vec<f32> = case
+                .features
+                .iter()
+                .map(|value| value.map_or(f32::NAN, |v| v as f32))
+                .collect();
             let margin = forest.predict_margin(&row);
             let probability = f64::from(sigmoid(margin));
             let where_ = format!("{} case {index}", dir.display());
@@ -60,9 +67,16 @@ fn golden_cases_match_xgboost() {
                 "{where_}: probability {probability} != {}",
                 case.probability
             );
-            assert!((f64::from(margin) - case.margin).abs() <= 1e-5, "{where_}: margin {margin}");
+            assert!(
+                (f64::from(margin) - case.margin).abs() <= 1e-5,
+                "{where_}: margin {margin}"
+            );
             let phi = contributions(&forest, &row);
-            assert_eq!(phi.len(), case.contributions.len(), "{where_}: contribution count");
+            assert_eq!(
+                phi.len(),
+                case.contributions.len(),
+                "{where_}: contribution count"
+            );
             for (feature, (&actual, &expected)) in phi.iter().zip(&case.contributions).enumerate() {
                 assert!(
                     contribution_matches(expected, f64::from(actual)),

@@ -13,10 +13,10 @@ use cardiowatch_core::xgb::{Forest, Node, TreeSpan, forest::sigmoid, shap};
 
 wit_bindgen::generate!({ world: "scorer", path: "../../wit" });
 
+use cardiowatch::pipeline::types::{Consciousness, Contribution, Profile, Sex, Vitals};
 use exports::cardiowatch::pipeline::score::{
     FeatureInfo, Guest, Metric, ModelMetadata, Prediction, ScoreError, ScoreInput,
 };
-use cardiowatch::pipeline::types::{Consciousness, Contribution, Profile, Sex, Vitals};
 
 #[allow(dead_code, clippy::all)]
 mod model {
@@ -60,7 +60,10 @@ impl Guest for Component {
                 .collect(),
             metrics: model::METRICS
                 .iter()
-                .map(|(name, value)| Metric { name: (*name).into(), value: *value })
+                .map(|(name, value)| Metric {
+                    name: (*name).into(),
+                    value: *value,
+                })
                 .collect(),
             model_sha256: model::MODEL_SHA256.into(),
             num_trees: model::TREES.len() as u32,
@@ -84,7 +87,10 @@ impl Guest for Component {
         Ok(predict(&row, explain))
     }
 
-    fn predict_features(features: Vec<Option<f64>>, explain: bool) -> Result<Prediction, ScoreError> {
+    fn predict_features(
+        features: Vec<Option<f64>>,
+        explain: bool,
+    ) -> Result<Prediction, ScoreError> {
         if features.len() != model::FEATURES.len() {
             return Err(ScoreError::WrongFeatureCount(format!(
                 "got {} features, the model takes {} in the order of its metadata",
@@ -98,7 +104,10 @@ impl Guest for Component {
 
 /// Scores one row; values are cast to `f32` first, as XGBoost does with its input.
 fn predict(values: &[Option<f64>], explain: bool) -> Prediction {
-    let row: Vec<f32> = values.iter().map(|value| value.map_or(f32::NAN, |v| v as f32)).collect();
+    let row: Vec<f32> = values
+        .iter()
+        .map(|value| value.map_or(f32::NAN, |v| v as f32))
+        .collect();
     let margin = FOREST.predict_margin(&row);
     let mut prediction = Prediction {
         probability: f64::from(sigmoid(margin)),
@@ -164,7 +173,11 @@ fn profile_from_wit(profile: &Profile) -> core::Profile {
         alcohol: profile.alcohol,
         physically_active: profile.physically_active,
         spo2_scale: None,
-        extra: profile.extra.iter().map(|item| (item.name.clone(), item.value)).collect(),
+        extra: profile
+            .extra
+            .iter()
+            .map(|item| (item.name.clone(), item.value))
+            .collect(),
     }
 }
 

@@ -52,7 +52,10 @@ const VITALS: [(&str, VitalField); 7] = [
     ("heart_rate_bpm", VitalField::HeartRateBpm),
     ("systolic_bp_mmhg", VitalField::SystolicBpMmhg),
     ("diastolic_bp_mmhg", VitalField::DiastolicBpMmhg),
-    ("respiratory_rate_per_min", VitalField::RespiratoryRatePerMin),
+    (
+        "respiratory_rate_per_min",
+        VitalField::RespiratoryRatePerMin,
+    ),
     ("spo2_percent", VitalField::Spo2Percent),
     ("temperature_celsius", VitalField::TemperatureCelsius),
     ("supplemental_oxygen", VitalField::SupplementalOxygen),
@@ -101,14 +104,20 @@ impl FeatureSource {
         {
             return Ok(FeatureSource::Profile(*field));
         }
-        Err(UnknownSource { path: path.to_string(), expected: Self::accepted().join(", ") })
+        Err(UnknownSource {
+            path: path.to_string(),
+            expected: Self::accepted().join(", "),
+        })
     }
 
     /// Every accepted source path, `profile.extra.<name>` standing for all extras.
     pub fn accepted() -> Vec<String> {
         let vitals = VITALS.iter().map(|(name, _)| format!("vitals.{name}"));
         let profile = PROFILE.iter().map(|(name, _)| format!("profile.{name}"));
-        let derived = ["profile.bmi".to_string(), "profile.extra.<name>".to_string()];
+        let derived = [
+            "profile.bmi".to_string(),
+            "profile.extra.<name>".to_string(),
+        ];
         vitals.chain(profile).chain(derived).collect()
     }
 
@@ -125,7 +134,9 @@ impl FeatureSource {
 
 fn is_snake_case(name: &str) -> bool {
     !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn flag(value: Option<bool>) -> Option<f64> {
@@ -147,7 +158,9 @@ fn vital_value(field: VitalField, vitals: &Vitals) -> Option<f64> {
 fn profile_value(field: ProfileField, profile: &Profile) -> Option<f64> {
     match field {
         ProfileField::AgeYears => profile.age_years,
-        ProfileField::SexMale => profile.sex.map(|sex| if sex == Sex::Male { 1.0 } else { 0.0 }),
+        ProfileField::SexMale => profile
+            .sex
+            .map(|sex| if sex == Sex::Male { 1.0 } else { 0.0 }),
         ProfileField::HeightCm => profile.height_cm,
         ProfileField::WeightKg => profile.weight_kg,
         ProfileField::CholesterolCategory => profile.cholesterol_category.map(f64::from),
@@ -172,7 +185,10 @@ mod tests {
             FeatureSource::parse("profile.sex_male").unwrap(),
             FeatureSource::Profile(ProfileField::SexMale)
         );
-        assert_eq!(FeatureSource::parse("profile.bmi").unwrap(), FeatureSource::Bmi);
+        assert_eq!(
+            FeatureSource::parse("profile.bmi").unwrap(),
+            FeatureSource::Bmi
+        );
         assert_eq!(
             FeatureSource::parse("profile.extra.st_depression_mm").unwrap(),
             FeatureSource::Extra("st_depression_mm".into())
@@ -181,7 +197,9 @@ mod tests {
 
     #[test]
     fn unknown_source_lists_accepted() {
-        let error = FeatureSource::parse("vitals.pulse").unwrap_err().to_string();
+        let error = FeatureSource::parse("vitals.pulse")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("\"vitals.pulse\""), "{error}");
         assert!(error.contains("vitals.heart_rate_bpm"), "{error}");
     }
@@ -196,8 +214,15 @@ mod tests {
             extra: vec![("thal".into(), 7.0)],
             ..Profile::default()
         };
-        let vitals = Vitals { supplemental_oxygen: Some(true), ..Vitals::default() };
-        let value = |path: &str| FeatureSource::parse(path).unwrap().extract(&vitals, &profile);
+        let vitals = Vitals {
+            supplemental_oxygen: Some(true),
+            ..Vitals::default()
+        };
+        let value = |path: &str| {
+            FeatureSource::parse(path)
+                .unwrap()
+                .extract(&vitals, &profile)
+        };
         assert_eq!(value("profile.sex_male"), Some(1.0));
         assert_eq!(value("profile.bmi"), Some(25.0));
         assert_eq!(value("profile.smoker"), Some(0.0));

@@ -71,7 +71,11 @@ impl<'a> Forest<'a> {
 /// else left when the value is below the threshold.
 pub fn next_node(node: &Node, value: f32) -> u32 {
     if value.is_nan() {
-        if node.default_left { node.left } else { node.right }
+        if node.default_left {
+            node.left
+        } else {
+            node.right
+        }
     } else if value < node.value {
         node.left
     } else {

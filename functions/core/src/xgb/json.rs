@@ -81,14 +81,18 @@ pub fn parse_model(bytes: &[u8]) -> Result<OwnedModel, ModelError> {
         .ok_or_else(|| invalid("missing `learner`: is this a model saved with save_model?"))?;
 
     let objective = check_objective(learner)?;
-    let params = learner.get("learner_model_param").ok_or_else(|| invalid("missing `learner_model_param`"))?;
+    let params = learner
+        .get("learner_model_param")
+        .ok_or_else(|| invalid("missing `learner_model_param`"))?;
     check_single_output(params)?;
     let num_features = param_number(params, "num_feature")? as u32;
     let base_score = parse_base_score(params)?;
     let feature_names = parse_feature_names(learner, num_features)?;
     reject_categorical_types(learner)?;
 
-    let booster = learner.get("gradient_booster").ok_or_else(|| invalid("missing `gradient_booster`"))?;
+    let booster = learner
+        .get("gradient_booster")
+        .ok_or_else(|| invalid("missing `gradient_booster`"))?;
     let booster_name = booster.get("name").and_then(Value::as_str).unwrap_or("");
     if booster_name != "gbtree" {
         return Err(ModelError::Unsupported(format!(
@@ -166,10 +170,11 @@ fn param_number(params: &Value, name: &str) -> Result<f64, ModelError> {
             "`{name}` has several values ({raw}): only one output is supported"
         )));
     }
-    trimmed
-        .trim()
-        .parse::<f64>()
-        .map_err(|_| invalid(&format!("`learner_model_param.{name}` is {raw:?}, not a number")))
+    trimmed.trim().parse::<f64>().map_err(|_| {
+        invalid(&format!(
+            "`learner_model_param.{name}` is {raw:?}, not a number"
+        ))
+    })
 }
 
 fn parse_base_score(params: &Value) -> Result<f32, ModelError> {
@@ -197,8 +202,10 @@ fn parse_feature_names(
     if names.is_empty() {
         return Ok(None);
     }
-    let names: Vec<String> =
-        names.iter().map(|name| name.as_str().unwrap_or_default().to_string()).collect();
+    let names: Vec<String> = names
+        .iter()
+        .map(|name| name.as_str().unwrap_or_default().to_string())
+        .collect();
     if names.len() != num_features as usize {
         return Err(invalid(&format!(
             "{} feature names for {num_features} features",
@@ -226,7 +233,9 @@ fn append_tree(model: &mut OwnedModel, index: usize, tree: &JsonTree) -> Result<
     let len = tree.left_children.len();
     let start = model.nodes.len() as u32;
     for node in 0..len {
-        model.nodes.push(read_node(model.num_features, index, tree, node)?);
+        model
+            .nodes
+            .push(read_node(model.num_features, index, tree, node)?);
     }
     let nodes = &model.nodes[start as usize..];
     let mut means = vec![0.0f32; len];
@@ -251,7 +260,9 @@ fn check_tree_shape(index: usize, tree: &JsonTree) -> Result<(), ModelError> {
         tree.sum_hessian.len(),
     ];
     if len == 0 || lengths.iter().any(|&other| other != len) {
-        return Err(invalid(&format!("tree {index}: node arrays have different lengths")));
+        return Err(invalid(&format!(
+            "tree {index}: node arrays have different lengths"
+        )));
     }
     if tree.split_type.iter().any(|&kind| kind != 0) {
         return Err(ModelError::Unsupported(format!(
@@ -289,11 +300,17 @@ fn read_node(
     }
     let feature = tree.split_indices[node];
     if !is_leaf && !(0..i64::from(num_features)).contains(&feature) {
-        return Err(invalid(&format!("{}: split feature {feature} out of range", where_())));
+        return Err(invalid(&format!(
+            "{}: split feature {feature} out of range",
+            where_()
+        )));
     }
     let value = tree.split_conditions[node] as f32;
     if !value.is_finite() {
-        return Err(invalid(&format!("{}: value {value} is not finite", where_())));
+        return Err(invalid(&format!(
+            "{}: value {value} is not finite",
+            where_()
+        )));
     }
     let default_left = match &tree.default_left[node] {
         Value::Bool(flag) => *flag,
@@ -362,7 +379,10 @@ mod tests {
         assert_eq!(model.base_margin, 0.0);
         assert_eq!(model.trees.len(), 1);
         assert_eq!(model.trees[0].max_depth, 1);
-        assert_eq!(model.feature_names.as_deref(), Some(&["a".to_string(), "b".to_string()][..]));
+        assert_eq!(
+            model.feature_names.as_deref(),
+            Some(&["a".to_string(), "b".to_string()][..])
+        );
     }
 
     #[test]
@@ -384,7 +404,10 @@ mod tests {
     #[test]
     fn rejects_other_objective() {
         let error = parse_model(model_json("reg:squarederror", "0.5", "").as_bytes()).unwrap_err();
-        assert!(error.to_string().contains("objective `reg:squarederror`"), "{error}");
+        assert!(
+            error.to_string().contains("objective `reg:squarederror`"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -396,7 +419,8 @@ mod tests {
 
     #[test]
     fn rejects_multiclass() {
-        let json = model_json("binary:logistic", "0.5", "").replace(r#""num_class": "0""#, r#""num_class": "3""#);
+        let json = model_json("binary:logistic", "0.5", "")
+            .replace(r#""num_class": "0""#, r#""num_class": "3""#);
         let error = parse_model(json.as_bytes()).unwrap_err();
         assert!(error.to_string().contains("multi-class"), "{error}");
     }

@@ -83,7 +83,13 @@ impl Walk<'_> {
         let offset = parent_offset + unique_depth + 1;
         path.copy_within(parent_offset..parent_offset + unique_depth + 1, offset);
         let unique = &mut path[offset..];
-        extend_path(unique, unique_depth, parent_zero, parent_one, parent_feature);
+        extend_path(
+            unique,
+            unique_depth,
+            parent_zero,
+            parent_one,
+            parent_feature,
+        );
 
         let node = &self.nodes[node_index as usize];
         if node.is_leaf {
@@ -97,7 +103,11 @@ impl Walk<'_> {
         }
 
         let hot = next_node(node, self.features[node.feature as usize]);
-        let cold = if hot == node.left { node.right } else { node.left };
+        let cold = if hot == node.left {
+            node.right
+        } else {
+            node.left
+        };
         let cover = node.cover;
         let hot_zero = self.nodes[hot as usize].cover / cover;
         let cold_zero = self.nodes[cold as usize].cover / cover;
@@ -115,8 +125,24 @@ impl Walk<'_> {
 
         let hot_fractions = [hot_zero * incoming_zero, incoming_one];
         let cold_fractions = [cold_zero * incoming_zero, 0.0];
-        self.recurse(phi, path, offset, hot, unique_depth + 1, hot_fractions, split);
-        self.recurse(phi, path, offset, cold, unique_depth + 1, cold_fractions, split);
+        self.recurse(
+            phi,
+            path,
+            offset,
+            hot,
+            unique_depth + 1,
+            hot_fractions,
+            split,
+        );
+        self.recurse(
+            phi,
+            path,
+            offset,
+            cold,
+            unique_depth + 1,
+            cold_fractions,
+            split,
+        );
     }
 }
 
@@ -179,11 +205,27 @@ mod tests {
     use crate::xgb::forest::TreeSpan;
 
     fn split(feature: u32, threshold: f32, left: u32, right: u32, cover: f32) -> Node {
-        Node { left, right, feature, value: threshold, cover, default_left: true, is_leaf: false }
+        Node {
+            left,
+            right,
+            feature,
+            value: threshold,
+            cover,
+            default_left: true,
+            is_leaf: false,
+        }
     }
 
     fn leaf(value: f32, cover: f32) -> Node {
-        Node { left: 0, right: 0, feature: 0, value, cover, default_left: false, is_leaf: true }
+        Node {
+            left: 0,
+            right: 0,
+            feature: 0,
+            value,
+            cover,
+            default_left: false,
+            is_leaf: true,
+        }
     }
 
     /// x0 < 0.5 ? (x1 < 0.5 ? 1 : 2) : 4, covers 10 / 6 / 3 / 3 / 4.
@@ -196,26 +238,50 @@ mod tests {
             leaf(2.0, 3.0),
         ];
         let mean = (1.0 * 3.0 + 2.0 * 3.0 + 4.0 * 4.0) / 10.0;
-        let spans = vec![TreeSpan { start: 0, len: 5, max_depth: 2, mean_value: mean }];
+        let spans = vec![TreeSpan {
+            start: 0,
+            len: 5,
+            max_depth: 2,
+            mean_value: mean,
+        }];
         (nodes, spans)
     }
 
     #[test]
     fn contributions_sum_to_margin() {
         let (nodes, trees) = two_feature_forest();
-        let forest = Forest { nodes: &nodes, trees: &trees, num_features: 2, base_margin: 0.25 };
-        for row in [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [f32::NAN, 1.0], [1.0, f32::NAN]] {
+        let forest = Forest {
+            nodes: &nodes,
+            trees: &trees,
+            num_features: 2,
+            base_margin: 0.25,
+        };
+        for row in [
+            [0.0, 0.0],
+            [0.0, 1.0],
+            [1.0, 0.0],
+            [f32::NAN, 1.0],
+            [1.0, f32::NAN],
+        ] {
             let phi = contributions(&forest, &row);
             let sum: f32 = phi.iter().sum();
             let margin = forest.predict_margin(&row);
-            assert!((sum - margin).abs() < 1e-5, "row {row:?}: sum {sum} margin {margin}");
+            assert!(
+                (sum - margin).abs() < 1e-5,
+                "row {row:?}: sum {sum} margin {margin}"
+            );
         }
     }
 
     #[test]
     fn unused_feature_gets_zero() {
         let (nodes, trees) = two_feature_forest();
-        let forest = Forest { nodes: &nodes, trees: &trees, num_features: 3, base_margin: 0.0 };
+        let forest = Forest {
+            nodes: &nodes,
+            trees: &trees,
+            num_features: 3,
+            base_margin: 0.0,
+        };
         let phi = contributions(&forest, &[0.0, 0.0, 7.0]);
         assert_eq!(phi[2], 0.0);
     }
@@ -223,7 +289,12 @@ mod tests {
     #[test]
     fn bias_is_expected_value() {
         let (nodes, trees) = two_feature_forest();
-        let forest = Forest { nodes: &nodes, trees: &trees, num_features: 2, base_margin: 0.5 };
+        let forest = Forest {
+            nodes: &nodes,
+            trees: &trees,
+            num_features: 2,
+            base_margin: 0.5,
+        };
         let phi = contributions(&forest, &[1.0, 1.0]);
         assert!((phi[2] - (2.5 + 0.5)).abs() < 1e-6, "bias {}", phi[2]);
     }
@@ -232,8 +303,18 @@ mod tests {
     fn single_split_matches_closed_form() {
         // x0 < 0.5 ? -1 : 3 with covers 1 / 3: phi0 = f(x) - E[f] exactly.
         let nodes = vec![split(0, 0.5, 1, 2, 4.0), leaf(-1.0, 1.0), leaf(3.0, 3.0)];
-        let trees = vec![TreeSpan { start: 0, len: 3, max_depth: 1, mean_value: 2.0 }];
-        let forest = Forest { nodes: &nodes, trees: &trees, num_features: 1, base_margin: 0.0 };
+        let trees = vec![TreeSpan {
+            start: 0,
+            len: 3,
+            max_depth: 1,
+            mean_value: 2.0,
+        }];
+        let forest = Forest {
+            nodes: &nodes,
+            trees: &trees,
+            num_features: 1,
+            base_margin: 0.0,
+        };
         let phi = contributions(&forest, &[0.0]);
         assert!((phi[0] - (-3.0)).abs() < 1e-6, "phi0 {}", phi[0]);
         assert!((phi[1] - 2.0).abs() < 1e-6, "bias {}", phi[1]);

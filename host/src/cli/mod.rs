@@ -1,0 +1,85 @@
+//! Command-line interface: argument parsing and dispatch to one module per command.
+
+mod model;
+mod score;
+mod serve;
+mod simulate;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::KafkaConfig;
+
+/// Real-time cardiac risk scoring and alerting over Kafka with WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "cardiowatch", version, about)]
+pub struct Cli {
+    /// More log output on stderr (-v: debug for cardiowatch, -vv: debug everywhere).
+    /// `RUST_LOG` overrides this.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the embedded default: a mock Kafka cluster, the simulator and the host.
+    Up(serve::UpArgs),
+    /// Run the host against a Kafka cluster, without the simulator.
+    Run(serve::RunArgs),
+    /// Produce simulated vitals and profiles to a Kafka cluster.
+    Simulate(simulate::SimulateArgs),
+    /// Score one message offline and print the prediction and alerts.
+    Score(score::ScoreArgs),
+    /// Inspect, run or package score components.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
+}
+
+/// Options shared by commands that read hospital configuration and talk to Kafka.
+#[derive(Debug, clap::Args)]
+pub struct HostArgs {
+    /// Directory of hospital files (`<id>.toml`).
+    #[arg(long, default_value = "hospitals", env = "CARDIOWATCH_HOSPITALS")]
+    pub hospitals: PathBuf,
+    /// TOML file with a `[kafka]` table (topics, group, librdkafka settings).
+    #[arg(long, env = "CARDIOWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Runs the parsed command.
+///
+/// # Errors
+///
+/// Any failure, with context for the user.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => serve::up(args).await,
+        Command::Run(args) => serve::run(args).await,
+        Command::Simulate(args) => simulate::run(args).await,
+        Command::Score(args) => score::run(args),
+        Command::Model(command) => model::run(command),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostFile {
+    #[serde(default)]
+    kafka: KafkaConfig,
+}
+
+/// Reads the `[kafka]` table of `--config`, or the defaults.
+fn load_kafka_config(path: Option<&PathBuf>) -> anyhow::Result<KafkaConfig> {
+    use anyhow::Context as _;
+    let Some(path) = path else {
+        return Ok(KafkaConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read config {}", path.display()))?;
+    let file: HostFile =
+        toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
+    Ok(file.kafka)
+}

@@ -1,0 +1,323 @@
+//! `up` and `run`: the host's consume loop, with or without the embedded cluster and
+//! the simulator.
+
+use std::io::IsTerminal as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use console::style;
+use rdkafka::producer::FutureProducer;
+use tokio::sync::{broadcast, watch};
+
+use super::{HostArgs, load_kafka_config};
+use crate::config::{KafkaConfig, load_hospitals};
+use crate::embedded::EmbeddedCluster;
+use crate::pipeline::output::AlertRecord;
+use crate::pipeline::{Hospital, Pipeline, load_component_set};
+use crate::runtime::{Limits, Runtime};
+use crate::simulator::{SimConfig, SimHospital, Simulator, WireFormat};
+use crate::source::Worker;
+use crate::stats::{Snapshot, Stats};
+
+/// Options of `up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    host: HostArgs,
+    /// Use this Kafka cluster instead of the embedded mock cluster.
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Number of simulated patients.
+    #[arg(long, default_value_t = 60)]
+    patients: usize,
+    /// Event-time speed-up: simulated seconds per wall-clock second.
+    #[arg(long, default_value_t = 20.0)]
+    speed: f64,
+    /// Share of patients that deteriorate, 0 to 1.
+    #[arg(long, default_value_t = 0.25)]
+    deteriorating_share: f64,
+    /// Share of readings replaced by an invalid message, 0 to 1.
+    #[arg(long, default_value_t = 0.01)]
+    invalid_share: f64,
+    /// Stop after this many wall-clock seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    duration_s: Option<u64>,
+    /// Random seed of the simulator.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Partitions per topic in the embedded cluster.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+}
+
+/// Options of `run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    host: HostArgs,
+    /// Kafka bootstrap servers; overrides the config file.
+    #[arg(long)]
+    brokers: Option<String>,
+}
+
+/// Loads every hospital and its components.
+pub fn build_pipeline(args: &HostArgs, kafka: &KafkaConfig) -> anyhow::Result<Pipeline> {
+    let runtime = Runtime::new(Limits::default())?;
+    let configs = load_hospitals(&args.hospitals)?;
+    let mut hospitals = Vec::new();
+    for config in configs {
+        let paths = &config.components;
+        for path in [&paths.preprocess, &paths.score, &paths.alert_rules] {
+            if !path.exists() {
+                anyhow::bail!(
+                    "hospital {:?}: component {} not found: build the components with `./dev components`",
+                    config.id,
+                    path.display()
+                );
+            }
+        }
+        let set = load_component_set(&runtime, &config).with_context(|| {
+            format!("failed to load the components of hospital {:?}", config.id)
+        })?;
+        tracing::info!(
+            hospital = %config.id,
+            model = %format!("{}@{}", set.model.name, set.model.version),
+            score_sha256 = %set.infos[1].sha256,
+            "hospital loaded"
+        );
+        hospitals.push(Hospital::new(&runtime, config, set)?);
+    }
+    Ok(Pipeline::new(hospitals, kafka.topic_hospitals.clone()))
+}
+
+/// `run`: consume until Ctrl-C.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let mut kafka = load_kafka_config(args.host.config.as_ref())?;
+    if let Some(brokers) = args.brokers {
+        kafka.brokers = brokers;
+    }
+    let pipeline = build_pipeline(&args.host, &kafka)?;
+    let stats = Arc::new(Stats::default());
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = shutdown_tx.send(true);
+    });
+    let started = Instant::now();
+    Worker::new(kafka, pipeline, stats.clone(), None)?
+        .run(shutdown)
+        .await?;
+    print_summary(&stats.snapshot(), started.elapsed());
+    Ok(())
+}
+
+/// `up`: the embedded default.
+pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let mut kafka = load_kafka_config(args.host.config.as_ref())?;
+    let pipeline = build_pipeline(&args.host, &kafka)?;
+    let hospitals = simulated_hospitals(&pipeline, &kafka);
+    let cluster = match &args.brokers {
+        Some(brokers) => {
+            kafka.brokers = brokers.clone();
+            None
+        }
+        None => {
+            let cluster = EmbeddedCluster::start(1, &all_topics(&kafka), args.partitions)?;
+            kafka.brokers = cluster.bootstrap_servers().to_string();
+            Some(cluster)
+        }
+    };
+    println!(
+        "cardiowatch up: {} hospitals, {} simulated patients, Kafka at {}{}",
+        hospitals.len(),
+        args.patients,
+        kafka.brokers,
+        if cluster.is_some() {
+            " (embedded mock cluster)"
+        } else {
+            ""
+        }
+    );
+    println!("alerts appear below; stop with Ctrl-C\n");
+
+    let stats = Arc::new(Stats::default());
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let (alerts_tx, alerts_rx) = broadcast::channel(4096);
+    let producer: FutureProducer = crate::source::create_producer(&kafka)?;
+    let simulator = Simulator::new(sim_config(&args, &kafka, hospitals), now_ms());
+    let sim_task = tokio::spawn(drive_simulator(
+        simulator,
+        producer,
+        args.speed,
+        shutdown.clone(),
+    ));
+    let print_task = tokio::spawn(print_alerts(alerts_rx));
+    spawn_stop_signal(shutdown_tx, args.duration_s);
+
+    let started = Instant::now();
+    let worker = Worker::new(kafka, pipeline, stats.clone(), Some(alerts_tx))?;
+    worker.run(shutdown).await?;
+    let _ = sim_task.await;
+    print_task.abort();
+    print_summary(&stats.snapshot(), started.elapsed());
+    if let Some(cluster) = cluster {
+        cluster.shutdown();
+    }
+    Ok(())
+}
+
+fn all_topics(kafka: &KafkaConfig) -> Vec<String> {
+    let mut topics = kafka.vitals_topics.clone();
+    topics.extend([
+        kafka.patients_topic.clone(),
+        kafka.predictions_topic.clone(),
+        kafka.alerts_topic.clone(),
+        kafka.dead_letter_topic.clone(),
+    ]);
+    topics
+}
+
+/// Hospitals mapped to the legacy topic get legacy messages; the others canonical.
+fn simulated_hospitals(pipeline: &Pipeline, kafka: &KafkaConfig) -> Vec<SimHospital> {
+    let legacy: Vec<&String> = kafka.topic_hospitals.values().collect();
+    let mut hospitals: Vec<SimHospital> = pipeline
+        .hospitals()
+        .map(|hospital| SimHospital {
+            id: hospital.config.id.clone(),
+            format: if legacy.contains(&&hospital.config.id) {
+                WireFormat::Legacy
+            } else {
+                WireFormat::Canonical
+            },
+        })
+        .collect();
+    hospitals.sort_by(|a, b| a.id.cmp(&b.id));
+    hospitals
+}
+
+fn sim_config(args: &UpArgs, kafka: &KafkaConfig, hospitals: Vec<SimHospital>) -> SimConfig {
+    let legacy_topic = kafka
+        .topic_hospitals
+        .keys()
+        .next()
+        .cloned()
+        .unwrap_or_else(|| "heart_data".into());
+    SimConfig {
+        patients: args.patients,
+        hospitals,
+        interval_s: 60,
+        deteriorating_share: args.deteriorating_share,
+        invalid_share: args.invalid_share,
+        vitals_topic: kafka
+            .vitals_topics
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "vitals".into()),
+        legacy_topic,
+        patients_topic: kafka.patients_topic.clone(),
+        seed: args.seed,
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn spawn_stop_signal(shutdown: watch::Sender<bool>, duration_s: Option<u64>) {
+    tokio::spawn(async move {
+        match duration_s {
+            Some(seconds) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = tokio::time::sleep(Duration::from_secs(seconds)) => {},
+                }
+            }
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        let _ = shutdown.send(true);
+    });
+}
+
+/// Produces profiles, then readings as simulated time passes, until shutdown.
+async fn drive_simulator(
+    mut simulator: Simulator,
+    producer: FutureProducer,
+    speed: f64,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    for message in simulator.profile_messages() {
+        crate::cli::simulate::send(&producer, &message).await;
+    }
+    let start_ms = now_ms();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let elapsed = (now_ms() - start_ms) as f64 * speed;
+        let event_now = start_ms + elapsed as i64;
+        for message in simulator.readings_until(event_now) {
+            crate::cli::simulate::send(&producer, &message).await;
+        }
+    }
+}
+
+async fn print_alerts(mut alerts: broadcast::Receiver<AlertRecord>) {
+    let colour = std::io::stdout().is_terminal();
+    loop {
+        match alerts.recv().await {
+            Ok(alert) => println!("{}", format_alert(&alert, colour)),
+            Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                println!("({skipped} alerts not shown: the display fell behind)");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// One readable line per alert; coloured by severity when `colour` is set.
+pub fn format_alert(alert: &AlertRecord, colour: bool) -> String {
+    let severity = format!("{:<9}", alert.severity.to_uppercase());
+    let severity = match (colour, alert.severity) {
+        (false, _) => severity,
+        (true, "emergency") => style(severity).red().bold().to_string(),
+        (true, "urgent") => style(severity).yellow().bold().to_string(),
+        (true, _) => style(severity).cyan().to_string(),
+    };
+    let mut line = format!(
+        "{severity} {:<10} {:<8} {:<6} {}",
+        alert.hospital, alert.patient_id, alert.kind, alert.reason
+    );
+    if !alert.top_positive.is_empty() {
+        let drivers: Vec<String> = alert
+            .top_positive
+            .iter()
+            .map(|c| format!("{} {:+.2}", c.feature, c.contribution))
+            .collect();
+        line.push_str(&format!(" | raised by {}", drivers.join(", ")));
+    }
+    line
+}
+
+fn print_summary(stats: &Snapshot, elapsed: Duration) {
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "\nstopped after {:.1} s: {} messages ({:.0}/s), {} predictions ({} with the model), {} alerts, {} dead letters, {} profiles",
+        seconds,
+        stats.messages,
+        stats.messages as f64 / seconds,
+        stats.predictions,
+        stats.scored,
+        stats.alerts,
+        stats.dead_letters,
+        stats.profiles
+    );
+}

@@ -1,0 +1,3 @@
+//! Where outputs go: Kafka records for predictions, alerts and dead letters.
+
+pub mod kafka;

@@ -1,0 +1,393 @@
+//! The consume loop: vitals from a consumer group, profiles from the whole patients
+//! topic, outputs produced, offsets committed only once every output is acknowledged.
+//!
+//! Delivery is at-least-once: after a crash or a rebalance, records whose outputs were
+//! not all acknowledged are read again, so consumers of the output topics may see a
+//! prediction twice. A record that cannot be processed becomes a dead letter and never
+//! stalls its partition.
+
+pub mod offsets;
+mod profiles;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::config::KafkaConfig;
+use crate::pipeline::output::AlertRecord;
+use crate::pipeline::{InputRecord, Outcome, Pipeline, ProfileOutcome};
+use crate::sink::kafka::{OutputRecord, dead_letter, output_records};
+use crate::stats::Stats;
+use offsets::{OffsetTracker, TopicPartition};
+
+/// Records consumed but not yet fully acknowledged, beyond which the loop stops reading.
+const MAX_IN_FLIGHT: usize = 10_000;
+/// How often acknowledged offsets are committed.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
+/// Pause before re-sending outputs whose delivery failed.
+const RETRY_BACKOFF: Duration = Duration::from_millis(500);
+/// How long shutdown waits for outputs still in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Builds a client config with the brokers and the pass-through librdkafka settings.
+pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &kafka.brokers);
+    for (key, value) in &kafka.settings {
+        config.set(key, value);
+    }
+    config
+}
+
+/// Creates the idempotent producer used for every output.
+///
+/// # Errors
+///
+/// A librdkafka configuration error, naming the setting.
+pub fn create_producer(kafka: &KafkaConfig) -> KafkaResult<FutureProducer> {
+    client_config(kafka)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create()
+}
+
+/// Logs partition assignments; keeps no state, so a rebalance only causes re-reads.
+pub struct RebalanceLogger;
+
+impl ClientContext for RebalanceLogger {}
+
+impl ConsumerContext for RebalanceLogger {
+    fn post_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                tracing::info!(partitions = partitions.count(), "partitions assigned");
+            }
+            Rebalance::Revoke(partitions) => {
+                tracing::info!(partitions = partitions.count(), "partitions revoked");
+            }
+            Rebalance::Error(error) => tracing::warn!(%error, "rebalance failed"),
+        }
+    }
+}
+
+/// The consume loop of one host instance.
+pub struct Worker {
+    kafka: KafkaConfig,
+    pipeline: Pipeline,
+    producer: FutureProducer,
+    stats: Arc<Stats>,
+    alerts: Option<broadcast::Sender<AlertRecord>>,
+}
+
+/// Resolves when every output of a record is acknowledged, with the record's position
+/// when it must be committed (vitals) and `None` when it must not (patients).
+type DeliveryFuture = std::pin::Pin<Box<dyn Future<Output = Option<(TopicPartition, i64)>> + Send>>;
+
+impl Worker {
+    /// Creates a worker; `alerts`, if given, receives every alert produced.
+    ///
+    /// # Errors
+    ///
+    /// A librdkafka configuration error.
+    pub fn new(
+        kafka: KafkaConfig,
+        pipeline: Pipeline,
+        stats: Arc<Stats>,
+        alerts: Option<broadcast::Sender<AlertRecord>>,
+    ) -> KafkaResult<Self> {
+        let producer = create_producer(&kafka)?;
+        Ok(Worker {
+            kafka,
+            pipeline,
+            producer,
+            stats,
+            alerts,
+        })
+    }
+
+    /// Consumes until `shutdown` turns true, then drains outputs in flight and commits.
+    ///
+    /// # Errors
+    ///
+    /// A Kafka error that prevents consuming at all (bad configuration, subscription).
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<Pipeline> {
+        let mut in_flight: FuturesUnordered<DeliveryFuture> = FuturesUnordered::new();
+        let (profile_tx, mut profile_rx) = mpsc::channel(1024);
+        let profile_task = profiles::spawn(self.kafka.clone(), profile_tx, shutdown.clone())?;
+        self.bootstrap_profiles(&mut profile_rx, &mut shutdown, &mut in_flight)
+            .await;
+
+        let consumer = self.create_consumer()?;
+        let topics: Vec<&str> = self
+            .kafka
+            .vitals_topics
+            .iter()
+            .map(String::as_str)
+            .collect();
+        consumer.subscribe(&topics)?;
+        tracing::info!(topics = ?topics, group = %self.kafka.group_id, "consuming");
+
+        let mut tracker = OffsetTracker::default();
+        let mut commit_tick = tokio::time::interval(COMMIT_INTERVAL);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                Some(done) = in_flight.next() => {
+                    if let Some((partition, offset)) = done {
+                        tracker.finish(&partition, offset);
+                    }
+                }
+                _ = commit_tick.tick() => commit(&consumer, &mut tracker, CommitMode::Async),
+                Some(profile) = profile_rx.recv() => self.apply_profile(profile, &mut in_flight),
+                message = consumer.recv(), if in_flight.len() < MAX_IN_FLIGHT => match message {
+                    Ok(message) => self.handle(&message, &mut tracker, &mut in_flight),
+                    Err(error) => tracing::warn!(%error, "consume failed; retrying"),
+                },
+            }
+        }
+        self.drain(&consumer, &mut tracker, &mut in_flight).await;
+        profile_task.abort();
+        Ok(self.pipeline)
+    }
+
+    fn create_consumer(&self) -> KafkaResult<StreamConsumer<RebalanceLogger>> {
+        let mut config = client_config(&self.kafka);
+        config
+            .set("group.id", &self.kafka.group_id)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("partition.assignment.strategy", "cooperative-sticky");
+        config.create_with_context(RebalanceLogger)
+    }
+
+    /// Applies profiles until the patients topic has been read to its end, so that the
+    /// first vitals already find the profiles that were published before them.
+    async fn bootstrap_profiles(
+        &mut self,
+        profile_rx: &mut mpsc::Receiver<profiles::ProfileEvent>,
+        shutdown: &mut watch::Receiver<bool>,
+        in_flight: &mut FuturesUnordered<DeliveryFuture>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                event = profile_rx.recv() => match event {
+                    Some(profiles::ProfileEvent::Record(record)) => {
+                        self.apply_profile(profiles::ProfileEvent::Record(record), in_flight);
+                    }
+                    Some(profiles::ProfileEvent::CaughtUp) | None => break,
+                },
+            }
+        }
+        let loaded = self
+            .stats
+            .profiles
+            .load(std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(profiles = loaded, "profiles loaded");
+    }
+
+    fn apply_profile(
+        &mut self,
+        event: profiles::ProfileEvent,
+        in_flight: &mut FuturesUnordered<DeliveryFuture>,
+    ) {
+        let profiles::ProfileEvent::Record(record) = event else {
+            return;
+        };
+        match self.pipeline.apply_profile(&record) {
+            ProfileOutcome::Stored => Stats::bump(&self.stats.profiles),
+            ProfileOutcome::DeadLetter(dead) => {
+                Stats::bump(&self.stats.dead_letters);
+                tracing::warn!(topic = %record.topic, partition = record.partition, offset = record.offset, kind = dead.kind.as_str(), "profile record rejected");
+                let output = dead_letter(&self.kafka.dead_letter_topic, &record, &dead);
+                in_flight.push(deliver(
+                    self.producer.clone(),
+                    vec![output],
+                    None,
+                    self.stats.clone(),
+                ));
+            }
+        }
+    }
+
+    fn handle(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        tracker: &mut OffsetTracker,
+        in_flight: &mut FuturesUnordered<DeliveryFuture>,
+    ) {
+        let record = to_input_record(message);
+        let span = tracing::debug_span!("record", topic = %record.topic, partition = record.partition, offset = record.offset);
+        let _entered = span.enter();
+        Stats::bump(&self.stats.messages);
+        let outcome = self.pipeline.process(&record);
+        self.count(&record, &outcome);
+        let outputs = output_records(&self.kafka, &record, &outcome);
+        let partition: TopicPartition = (record.topic.clone(), record.partition);
+        tracker.start(&partition, record.offset);
+        let position = Some((partition, record.offset));
+        in_flight.push(deliver(
+            self.producer.clone(),
+            outputs,
+            position,
+            self.stats.clone(),
+        ));
+    }
+
+    fn count(&self, record: &InputRecord, outcome: &Outcome) {
+        match outcome {
+            Outcome::Scored {
+                prediction, alerts, ..
+            } => {
+                Stats::bump(&self.stats.predictions);
+                if prediction.model.is_some() {
+                    Stats::bump(&self.stats.scored);
+                }
+                for alert in alerts {
+                    Stats::bump(&self.stats.alerts);
+                    if let Some(sender) = &self.alerts {
+                        let _ = sender.send(alert.clone());
+                    }
+                }
+            }
+            Outcome::DeadLetter(dead) => {
+                Stats::bump(&self.stats.dead_letters);
+                tracing::info!(
+                    topic = %record.topic,
+                    partition = record.partition,
+                    offset = record.offset,
+                    hospital = dead.hospital.as_deref().unwrap_or("-"),
+                    kind = dead.kind.as_str(),
+                    "record sent to the dead-letter topic"
+                );
+            }
+        }
+    }
+
+    async fn drain(
+        &mut self,
+        consumer: &StreamConsumer<RebalanceLogger>,
+        tracker: &mut OffsetTracker,
+        in_flight: &mut FuturesUnordered<DeliveryFuture>,
+    ) {
+        let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+        while !in_flight.is_empty() {
+            match tokio::time::timeout_at(deadline, in_flight.next()).await {
+                Ok(Some(Some((partition, offset)))) => tracker.finish(&partition, offset),
+                Ok(Some(None)) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(
+                        in_flight = in_flight.len(),
+                        "outputs still in flight at shutdown; their records will be read again"
+                    );
+                    break;
+                }
+            }
+        }
+        commit(consumer, tracker, CommitMode::Sync);
+    }
+}
+
+fn commit<C: ConsumerContext>(
+    consumer: &StreamConsumer<C>,
+    tracker: &mut OffsetTracker,
+    mode: CommitMode,
+) {
+    let ready = tracker.take_committable();
+    if ready.is_empty() {
+        return;
+    }
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), position) in &ready {
+        if let Err(error) = list.add_partition_offset(topic, *partition, Offset::Offset(*position))
+        {
+            tracing::warn!(%error, topic, partition, "invalid commit position");
+        }
+    }
+    if let Err(error) = consumer.commit(&list, mode) {
+        tracing::warn!(%error, "offset commit failed; the next commit retries it");
+    }
+}
+
+/// Produces `outputs`, re-sending any that fail, and resolves with `position` once all
+/// are acknowledged.
+fn deliver(
+    producer: FutureProducer,
+    outputs: Vec<OutputRecord>,
+    position: Option<(TopicPartition, i64)>,
+    stats: Arc<Stats>,
+) -> DeliveryFuture {
+    Box::pin(async move {
+        let mut pending = outputs;
+        while !pending.is_empty() {
+            let sends = pending.iter().map(|output| {
+                let mut record =
+                    FutureRecord::<[u8], [u8]>::to(&output.topic).payload(&output.payload);
+                if let Some(key) = &output.key {
+                    record = record.key(key);
+                }
+                if !output.headers.is_empty() {
+                    record = record.headers(output.owned_headers());
+                }
+                producer.send(record, Timeout::After(Duration::from_secs(30)))
+            });
+            let results = futures::future::join_all(sends).await;
+            let failed: Vec<OutputRecord> = pending
+                .iter()
+                .zip(results)
+                .filter_map(|(output, result)| match result {
+                    Ok(_) => None,
+                    Err((error, _)) => {
+                        tracing::warn!(%error, topic = %output.topic, "output delivery failed; retrying");
+                        Stats::bump(&stats.delivery_retries);
+                        Some(output.clone())
+                    }
+                })
+                .collect();
+            if !failed.is_empty() {
+                tokio::time::sleep(RETRY_BACKOFF).await;
+            }
+            pending = failed;
+        }
+        position
+    })
+}
+
+/// Copies a consumed message into an owned record.
+pub fn to_input_record(message: &BorrowedMessage<'_>) -> InputRecord {
+    let headers = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|header| (header.key.to_string(), header.value.map(<[u8]>::to_vec)))
+                .collect()
+        })
+        .unwrap_or_default();
+    InputRecord {
+        topic: message.topic().to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        headers,
+        timestamp_ms: message.timestamp().to_millis(),
+    }
+}
