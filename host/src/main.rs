@@ -1,17 +1,7 @@
 //! `cardiowatch`: real-time cardiac risk scoring and alerting over Kafka, with each
 //! hospital's preprocess, model and alert rules running as WebAssembly components.
 
-mod cli;
-mod config;
-mod embedded;
-mod pipeline;
-mod runtime;
-mod simulator;
-mod sink;
-mod source;
-mod state;
-mod stats;
-
+use cardiowatch::cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {

@@ -406,7 +406,8 @@ impl Raised {
 ///
 /// An alert is raised when no episode is open, when it is more severe than the last one
 /// (an escalation), or when the suppression window has passed since the last one. Inside
-/// the window an alert of the same or lower severity is suppressed. After the window, a
+/// the window an alert of the same or lower severity is suppressed, even when the
+/// condition cleared in between; an episode ends only on a clear after the window. After the window, a
 /// lower severity is raised too, so a condition that eased but persists is repeated at its
 /// current severity. An event time before the last alert counts as inside the window.
 fn advance(
@@ -418,7 +419,12 @@ fn advance(
     let (severity, reason) = match finding {
         Finding::Alert(severity, reason) => (severity, reason),
         Finding::Hold | Finding::NoData => return (*state, None),
-        Finding::Clear => return (KindState::default(), None),
+        // A condition that clears and returns within the window is one episode, so that
+        // flapping around a threshold does not alert again at the same severity.
+        Finding::Clear if window_passed(state.last_alert_ms, now_ms, window_ms) => {
+            return (KindState::default(), None);
+        }
+        Finding::Clear => return (*state, None),
     };
     let escalation = match state.last_severity {
         None => false,
@@ -878,11 +884,11 @@ mod tests {
     }
 
     #[test]
-    fn news2_episode_resets_when_cleared() {
-        let state = news2_state(Severity::Emergency, T0);
+    fn news2_clear_inside_window_keeps_episode() {
+        let state = news2_state(Severity::Urgent, T0);
         let cleared = run(&input(vitals_with_total(4), None, T0 + MINUTE_MS, state));
         assert!(cleared.alerts.is_empty());
-        assert_eq!(cleared.state, AlertState::default());
+        assert_eq!(cleared.state, state);
 
         let again = run(&input(
             vitals_with_total(5),
@@ -890,6 +896,21 @@ mod tests {
             T0 + 2 * MINUTE_MS,
             cleared.state,
         ));
+        assert!(
+            again.alerts.is_empty(),
+            "flapping must not re-alert inside the window"
+        );
+    }
+
+    #[test]
+    fn news2_episode_resets_when_cleared_after_window() {
+        let state = news2_state(Severity::Emergency, T0);
+        let cleared = run(&input(vitals_with_total(4), None, T0 + WINDOW_MS, state));
+        assert!(cleared.alerts.is_empty());
+        assert_eq!(cleared.state, AlertState::default());
+
+        let later = T0 + WINDOW_MS + MINUTE_MS;
+        let again = run(&input(vitals_with_total(5), None, later, cleared.state));
         let alert = only_alert(&again);
         assert_eq!(alert.severity, Severity::Urgent);
         assert!(!alert.escalation);
@@ -966,21 +987,29 @@ mod tests {
     #[test]
     fn model_episode_resets_below_hysteresis() {
         let state = model_state(Severity::Urgent, T0);
-        let cleared = run(&input(
+        let inside = run(&input(
             normal_vitals(),
             model(0.6499),
             T0 + MINUTE_MS,
             state,
         ));
+        assert!(inside.alerts.is_empty());
+        assert_eq!(
+            inside.state, state,
+            "a clear inside the window keeps the episode"
+        );
+
+        let cleared = run(&input(
+            normal_vitals(),
+            model(0.6499),
+            T0 + WINDOW_MS,
+            state,
+        ));
         assert!(cleared.alerts.is_empty());
         assert_eq!(cleared.state, AlertState::default());
 
-        let again = run(&input(
-            normal_vitals(),
-            model(0.75),
-            T0 + 2 * MINUTE_MS,
-            cleared.state,
-        ));
+        let later = T0 + WINDOW_MS + MINUTE_MS;
+        let again = run(&input(normal_vitals(), model(0.75), later, cleared.state));
         let alert = only_alert(&again);
         assert_eq!(alert.severity, Severity::Info);
         assert!(!alert.escalation);

@@ -4,11 +4,13 @@
 //! the other two worlds, so one `Vitals` record passes from role to role unchanged.
 
 /// Bindings of the `preprocessor` world.
+#[allow(missing_docs)]
 pub mod preprocessor {
     wasmtime::component::bindgen!({ world: "preprocessor", path: "../wit" });
 }
 
 /// Bindings of the `scorer` world.
+#[allow(missing_docs)]
 pub mod scorer {
     wasmtime::component::bindgen!({
         world: "scorer",
@@ -18,6 +20,7 @@ pub mod scorer {
 }
 
 /// Bindings of the `alerter` world.
+#[allow(missing_docs)]
 pub mod alerter {
     wasmtime::component::bindgen!({
         world: "alerter",
