@@ -53,6 +53,25 @@ impl EmbeddedCluster {
         &self.bootstrap_servers
     }
 
+    /// Runs `action` with librdkafka's mock cluster handle, for fault injection in tests.
+    ///
+    /// # Panics
+    ///
+    /// Never in practice: the owning client was created with a mock cluster.
+    pub fn with_mock<R>(
+        &self,
+        action: impl FnOnce(
+            &rdkafka::mocking::MockCluster<'_, rdkafka::producer::DefaultProducerContext>,
+        ) -> R,
+    ) -> R {
+        let cluster = self
+            .owner
+            .client()
+            .mock_cluster()
+            .expect("created with a mock cluster");
+        action(&cluster)
+    }
+
     /// Flushes the owning client; the cluster stops when `self` is dropped.
     pub fn shutdown(self) {
         let _ = self.owner.flush(std::time::Duration::from_secs(1));
