@@ -40,6 +40,9 @@ fn topics(kafka: &KafkaConfig) -> Vec<String> {
     topics
 }
 
+/// One output record: topic, JSON body (null for dead letters) and headers.
+type Output = (String, Value, Vec<(String, String)>);
+
 /// One input: topic, key, optional hospital header, payload.
 type Input = (&'static str, String, Option<&'static str>, Value);
 
@@ -131,12 +134,7 @@ fn produce(brokers: &str, inputs: &[Input]) {
 
 /// Reads `topics` from the beginning until `expected` records arrived (or the timeout),
 /// then 2 s more, so that an unexpected extra record is seen too.
-fn collect(
-    brokers: &str,
-    topics: &[&str],
-    expected: usize,
-    timeout: Duration,
-) -> Vec<(String, Value, Vec<(String, String)>)> {
+fn collect(brokers: &str, topics: &[&str], expected: usize, timeout: Duration) -> Vec<Output> {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("reader-{}", std::process::id()))

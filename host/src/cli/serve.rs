@@ -17,6 +17,7 @@ use crate::pipeline::output::AlertRecord;
 use crate::pipeline::{Hospital, Pipeline, load_component_set};
 use crate::runtime::{Limits, Runtime};
 use crate::simulator::{SimConfig, SimHospital, Simulator, WireFormat};
+use crate::source::Event;
 use crate::source::Worker;
 use crate::stats::{Snapshot, Stats};
 
@@ -143,7 +144,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
 
     let stats = Arc::new(Stats::default());
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let (alerts_tx, alerts_rx) = broadcast::channel(4096);
+    let (events_tx, events_rx) = broadcast::channel(4096);
     let producer: FutureProducer = crate::source::create_producer(&kafka)?;
     let simulator = Simulator::new(sim_config(&args, &kafka, hospitals), now_ms());
     let sim_task = tokio::spawn(drive_simulator(
@@ -152,11 +153,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         args.speed,
         shutdown.clone(),
     ));
-    let print_task = tokio::spawn(print_alerts(alerts_rx));
+    let print_task = tokio::spawn(print_events(events_rx));
     spawn_stop_signal(shutdown_tx, args.duration_s);
 
     let started = Instant::now();
-    let worker = Worker::new(kafka, pipeline, stats.clone(), Some(alerts_tx))?;
+    let worker = Worker::new(kafka, pipeline, stats.clone(), Some(events_tx))?;
     worker.run(shutdown).await?;
     let _ = sim_task.await;
     print_task.abort();
@@ -270,11 +271,30 @@ async fn drive_simulator(
     }
 }
 
-async fn print_alerts(mut alerts: broadcast::Receiver<AlertRecord>) {
+async fn print_events(mut events: broadcast::Receiver<Event>) {
     let colour = std::io::stdout().is_terminal();
     loop {
-        match alerts.recv().await {
-            Ok(alert) => println!("{}", format_alert(&alert, colour)),
+        match events.recv().await {
+            Ok(Event::Alert(alert)) => println!("{}", format_alert(&alert, colour)),
+            Ok(Event::DeadLetter {
+                topic,
+                partition,
+                offset,
+                dead,
+            }) => {
+                let label = format!("{:<9}", "REJECTED");
+                let label = if colour {
+                    style(label).magenta().to_string()
+                } else {
+                    label
+                };
+                let hospital = dead.hospital.as_deref().unwrap_or("-");
+                println!(
+                    "{label} {hospital:<10} {topic}/{partition}@{offset} {}: {}",
+                    dead.kind.as_str(),
+                    dead.reason
+                );
+            }
             Err(broadcast::error::RecvError::Lagged(skipped)) => {
                 println!("({skipped} alerts not shown: the display fell behind)");
             }
@@ -283,7 +303,8 @@ async fn print_alerts(mut alerts: broadcast::Receiver<AlertRecord>) {
     }
 }
 
-/// One readable line per alert; coloured by severity when `colour` is set.
+/// One readable line per alert; coloured by severity when `colour` is set. Model
+/// alerts name the features that raised the risk most.
 pub fn format_alert(alert: &AlertRecord, colour: bool) -> String {
     let severity = format!("{:<9}", alert.severity.to_uppercase());
     let severity = match (colour, alert.severity) {
@@ -296,7 +317,7 @@ pub fn format_alert(alert: &AlertRecord, colour: bool) -> String {
         "{severity} {:<10} {:<8} {:<6} {}",
         alert.hospital, alert.patient_id, alert.kind, alert.reason
     );
-    if !alert.top_positive.is_empty() {
+    if alert.kind == "model" && !alert.top_positive.is_empty() {
         let drivers: Vec<String> = alert
             .top_positive
             .iter()

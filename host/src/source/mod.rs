@@ -25,7 +25,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::config::KafkaConfig;
 use crate::pipeline::output::AlertRecord;
-use crate::pipeline::{InputRecord, Outcome, Pipeline, ProfileOutcome};
+use crate::pipeline::{DeadLetter, InputRecord, Outcome, Pipeline, ProfileOutcome};
 use crate::sink::kafka::{OutputRecord, dead_letter, output_records};
 use crate::stats::Stats;
 use offsets::{OffsetTracker, TopicPartition};
@@ -85,13 +85,34 @@ impl ConsumerContext for RebalanceLogger {
     }
 }
 
+/// What the loop reports to a live display.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// An alert was produced.
+    Alert(Box<AlertRecord>),
+    /// A record went to the dead-letter topic.
+    DeadLetter {
+        /// Source topic.
+        topic: String,
+        /// Source partition.
+        partition: i32,
+        /// Source offset.
+        offset: i64,
+        /// Why.
+        dead: DeadLetter,
+    },
+}
+
+/// Dead letters logged at info level before only every thousandth one is.
+const DEAD_LETTER_LOG_BURST: u64 = 10;
+
 /// The consume loop of one host instance.
 pub struct Worker {
     kafka: KafkaConfig,
     pipeline: Pipeline,
     producer: FutureProducer,
     stats: Arc<Stats>,
-    alerts: Option<broadcast::Sender<AlertRecord>>,
+    events: Option<broadcast::Sender<Event>>,
 }
 
 /// Resolves when every output of a record is acknowledged, with the record's position
@@ -99,7 +120,7 @@ pub struct Worker {
 type DeliveryFuture = std::pin::Pin<Box<dyn Future<Output = Option<(TopicPartition, i64)>> + Send>>;
 
 impl Worker {
-    /// Creates a worker; `alerts`, if given, receives every alert produced.
+    /// Creates a worker; `events`, if given, receives every alert and dead letter.
     ///
     /// # Errors
     ///
@@ -108,7 +129,7 @@ impl Worker {
         kafka: KafkaConfig,
         pipeline: Pipeline,
         stats: Arc<Stats>,
-        alerts: Option<broadcast::Sender<AlertRecord>>,
+        events: Option<broadcast::Sender<Event>>,
     ) -> KafkaResult<Self> {
         let producer = create_producer(&kafka)?;
         Ok(Worker {
@@ -116,7 +137,7 @@ impl Worker {
             pipeline,
             producer,
             stats,
-            alerts,
+            events,
         })
     }
 
@@ -261,22 +282,46 @@ impl Worker {
                 }
                 for alert in alerts {
                     Stats::bump(&self.stats.alerts);
-                    if let Some(sender) = &self.alerts {
-                        let _ = sender.send(alert.clone());
+                    if let Some(sender) = &self.events {
+                        let _ = sender.send(Event::Alert(Box::new(alert.clone())));
                     }
                 }
             }
             Outcome::DeadLetter(dead) => {
                 Stats::bump(&self.stats.dead_letters);
-                tracing::info!(
-                    topic = %record.topic,
-                    partition = record.partition,
-                    offset = record.offset,
-                    hospital = dead.hospital.as_deref().unwrap_or("-"),
-                    kind = dead.kind.as_str(),
-                    "record sent to the dead-letter topic"
-                );
+                self.log_dead_letter(record, dead);
+                if let Some(sender) = &self.events {
+                    let _ = sender.send(Event::DeadLetter {
+                        topic: record.topic.clone(),
+                        partition: record.partition,
+                        offset: record.offset,
+                        dead: dead.clone(),
+                    });
+                }
             }
+        }
+    }
+
+    /// Logs a dead letter by its coordinates, never its reason, which may quote vitals.
+    /// After a burst, only every thousandth is logged at info level.
+    fn log_dead_letter(&self, record: &InputRecord, dead: &DeadLetter) {
+        let total = self
+            .stats
+            .dead_letters
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let hospital = dead.hospital.as_deref().unwrap_or("-");
+        if total <= DEAD_LETTER_LOG_BURST || total % 1000 == 0 {
+            tracing::info!(
+                topic = %record.topic,
+                partition = record.partition,
+                offset = record.offset,
+                hospital,
+                kind = dead.kind.as_str(),
+                dead_letters_total = total,
+                "record sent to the dead-letter topic"
+            );
+        } else {
+            tracing::debug!(topic = %record.topic, partition = record.partition, offset = record.offset, hospital, kind = dead.kind.as_str(), "record sent to the dead-letter topic");
         }
     }
 

@@ -295,7 +295,8 @@ fn read_node(
     let right = tree.right_children[node];
     let is_leaf = left == -1;
     let where_ = || format!("tree {tree_index} node {node}");
-    if !is_leaf && !(0 < left && left < len && 0 < right && right < len) {
+    let children_in_range = (1..len).contains(&left) && (1..len).contains(&right);
+    if !is_leaf && !children_in_range {
         return Err(invalid(&format!("{}: child index out of range", where_())));
     }
     let feature = tree.split_indices[node];
