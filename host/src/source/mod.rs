@@ -310,7 +310,7 @@ impl Worker {
             .dead_letters
             .load(std::sync::atomic::Ordering::Relaxed);
         let hospital = dead.hospital.as_deref().unwrap_or("-");
-        if total <= DEAD_LETTER_LOG_BURST || total % 1000 == 0 {
+        if total <= DEAD_LETTER_LOG_BURST || total.is_multiple_of(1000) {
             tracing::info!(
                 topic = %record.topic,
                 partition = record.partition,
