@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::KafkaConfig;
+use crate::config::{AdminConfig, KafkaConfig};
 
 /// Real-time cardiac risk scoring and alerting over Kafka with WebAssembly components.
 #[derive(Debug, Parser)]
@@ -64,22 +64,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// The host's config file: a `[kafka]` and an `[admin]` table, both optional.
+#[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HostFile {
     #[serde(default)]
     kafka: KafkaConfig,
+    #[serde(default)]
+    admin: AdminConfig,
+}
+
+/// Reads `--config`, or the defaults.
+fn load_host_file(path: Option<&PathBuf>) -> anyhow::Result<HostFile> {
+    use anyhow::Context as _;
+    let Some(path) = path else {
+        return Ok(HostFile::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read config {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
 }
 
 /// Reads the `[kafka]` table of `--config`, or the defaults.
 fn load_kafka_config(path: Option<&PathBuf>) -> anyhow::Result<KafkaConfig> {
-    use anyhow::Context as _;
-    let Some(path) = path else {
-        return Ok(KafkaConfig::default());
-    };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read config {}", path.display()))?;
-    let file: HostFile =
-        toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
-    Ok(file.kafka)
+    Ok(load_host_file(path)?.kafka)
 }

@@ -29,7 +29,7 @@ pub struct ScoreArgs {
 /// Runs `score`.
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let kafka = load_kafka_config(args.host.config.as_ref())?;
-    let mut pipeline = super::serve::build_pipeline(&args.host, &kafka)?;
+    let mut pipeline = super::serve::build_pipeline(&args.host, &kafka, None)?;
     let payload = read_message(args.file.as_ref())?;
     let record = InputRecord {
         topic: args.topic.clone(),

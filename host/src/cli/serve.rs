@@ -10,8 +10,9 @@ use console::style;
 use rdkafka::producer::FutureProducer;
 use tokio::sync::{broadcast, watch};
 
-use super::{HostArgs, load_kafka_config};
-use crate::config::{KafkaConfig, load_hospitals};
+use super::{HostArgs, load_host_file};
+use crate::admin::TokenStore;
+use crate::config::{AdminConfig, KafkaConfig, load_hospitals};
 use crate::embedded::EmbeddedCluster;
 use crate::pipeline::output::AlertRecord;
 use crate::pipeline::{Hospital, Pipeline, load_component_set};
@@ -19,7 +20,9 @@ use crate::runtime::{Limits, Runtime};
 use crate::simulator::{SimConfig, SimHospital, Simulator, WireFormat};
 use crate::source::Event;
 use crate::source::Worker;
-use crate::stats::{Snapshot, Stats};
+use crate::stats::Snapshot;
+use crate::telemetry::Telemetry;
+use crate::telemetry::metrics::Metrics;
 
 /// Options of `up`.
 #[derive(Debug, clap::Args)]
@@ -50,6 +53,9 @@ pub struct UpArgs {
     /// Partitions per topic in the embedded cluster.
     #[arg(long, default_value_t = 4)]
     partitions: i32,
+    /// Address of the dashboard, metrics and health endpoints; overrides the config file.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
 }
 
 /// Options of `run`.
@@ -60,11 +66,21 @@ pub struct RunArgs {
     /// Kafka bootstrap servers; overrides the config file.
     #[arg(long)]
     brokers: Option<String>,
+    /// Address of the dashboard, metrics and health endpoints; overrides the config file.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
 }
 
-/// Loads every hospital and its components.
-pub fn build_pipeline(args: &HostArgs, kafka: &KafkaConfig) -> anyhow::Result<Pipeline> {
-    let runtime = Runtime::new(Limits::default())?;
+/// Loads every hospital and its components; component calls are timed into `metrics`.
+pub fn build_pipeline(
+    args: &HostArgs,
+    kafka: &KafkaConfig,
+    metrics: Option<Metrics>,
+) -> anyhow::Result<Pipeline> {
+    let mut runtime = Runtime::new(Limits::default())?;
+    if let Some(metrics) = metrics {
+        runtime = runtime.with_metrics(metrics);
+    }
     let configs = load_hospitals(&args.hospitals)?;
     let mut hospitals = Vec::new();
     for config in configs {
@@ -92,31 +108,54 @@ pub fn build_pipeline(args: &HostArgs, kafka: &KafkaConfig) -> anyhow::Result<Pi
     Ok(Pipeline::new(hospitals, kafka.topic_hospitals.clone()))
 }
 
+/// Token digests from the config file.
+fn token_store(admin: &AdminConfig) -> TokenStore {
+    let mut tokens = TokenStore::default();
+    for digest in &admin.operator_token_sha256 {
+        tokens.add_operator_digest(digest.to_lowercase());
+    }
+    for (hospital, digests) in &admin.hospital_token_sha256 {
+        for digest in digests {
+            tokens.add_hospital_digest(digest.to_lowercase(), hospital.clone());
+        }
+    }
+    tokens
+}
+
 /// `run`: consume until Ctrl-C.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let mut kafka = load_kafka_config(args.host.config.as_ref())?;
+    let file = load_host_file(args.host.config.as_ref())?;
+    let mut kafka = file.kafka;
     if let Some(brokers) = args.brokers {
         kafka.brokers = brokers;
     }
-    let pipeline = build_pipeline(&args.host, &kafka)?;
-    let stats = Arc::new(Stats::default());
+    let telemetry = Arc::new(Telemetry::default());
+    let pipeline = build_pipeline(&args.host, &kafka, Some(telemetry.metrics.clone()))?;
+    let listen = args.listen.unwrap_or(file.admin.listen);
+    let tokens = Arc::new(token_store(&file.admin));
+    let (address, _server) = crate::admin::serve(listen, telemetry.clone(), tokens).await?;
+    tracing::info!(%address, "dashboard, /metrics, /healthz and /readyz listening");
     let (shutdown_tx, shutdown) = watch::channel(false);
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         let _ = shutdown_tx.send(true);
     });
     let started = Instant::now();
-    Worker::new(kafka, pipeline, stats.clone(), None)?
+    let worker = Worker::new(kafka, pipeline, telemetry.stats.clone(), None)?;
+    worker
+        .with_telemetry(telemetry.clone())
         .run(shutdown)
         .await?;
-    print_summary(&stats.snapshot(), started.elapsed());
+    print_summary(&telemetry.stats.snapshot(), started.elapsed());
     Ok(())
 }
 
 /// `up`: the embedded default.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let mut kafka = load_kafka_config(args.host.config.as_ref())?;
-    let pipeline = build_pipeline(&args.host, &kafka)?;
+    let file = load_host_file(args.host.config.as_ref())?;
+    let mut kafka = file.kafka;
+    let telemetry = Arc::new(Telemetry::default());
+    let pipeline = build_pipeline(&args.host, &kafka, Some(telemetry.metrics.clone()))?;
     let hospitals = simulated_hospitals(&pipeline, &kafka);
     let cluster = match &args.brokers {
         Some(brokers) => {
@@ -140,9 +179,15 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             ""
         }
     );
+    let mut tokens = token_store(&file.admin);
+    let session_token = tokens.issue_operator_token();
+    let listen = args.listen.unwrap_or(file.admin.listen);
+    let (address, _server) =
+        crate::admin::serve(listen, telemetry.clone(), Arc::new(tokens)).await?;
+    println!("dashboard: http://{address}/?token={session_token}");
+    println!("metrics:   http://{address}/metrics");
     println!("alerts appear below; stop with Ctrl-C\n");
 
-    let stats = Arc::new(Stats::default());
     let (shutdown_tx, shutdown) = watch::channel(false);
     let (events_tx, events_rx) = broadcast::channel(4096);
     let producer: FutureProducer = crate::source::create_producer(&kafka)?;
@@ -157,11 +202,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     spawn_stop_signal(shutdown_tx, args.duration_s);
 
     let started = Instant::now();
-    let worker = Worker::new(kafka, pipeline, stats.clone(), Some(events_tx))?;
-    worker.run(shutdown).await?;
+    let worker = Worker::new(kafka, pipeline, telemetry.stats.clone(), Some(events_tx))?;
+    worker
+        .with_telemetry(telemetry.clone())
+        .run(shutdown)
+        .await?;
     let _ = sim_task.await;
     print_task.abort();
-    print_summary(&stats.snapshot(), started.elapsed());
+    print_summary(&telemetry.stats.snapshot(), started.elapsed());
     if let Some(cluster) = cluster {
         cluster.shutdown();
     }

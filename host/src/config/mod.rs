@@ -401,3 +401,30 @@ mod tests {
         assert_eq!(config.scoring.explain, ExplainMode::Alerting);
     }
 }
+
+/// The admin HTTP server: health, metrics and the dashboard.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address to listen on. Default `127.0.0.1:8787`.
+    #[serde(default = "default_admin_listen")]
+    pub listen: std::net::SocketAddr,
+    /// sha256 digests (lowercase hex) of operator tokens, which see every hospital.
+    /// Make one with `printf %s "$TOKEN" | sha256sum`. Default none.
+    #[serde(default)]
+    pub operator_token_sha256: Vec<String>,
+    /// sha256 digests of hospital tokens by hospital id; each sees only its hospital.
+    /// Default none.
+    #[serde(default)]
+    pub hospital_token_sha256: BTreeMap<String, Vec<String>>,
+}
+
+fn default_admin_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8787))
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("every admin setting has a default")
+    }
+}

@@ -119,10 +119,8 @@ impl Hospital {
         config: HospitalConfig,
         set: Arc<ComponentSet>,
     ) -> Result<Self, RuntimeError> {
-        Ok(Hospital {
-            config,
-            instances: Instances::new(runtime, set)?,
-        })
+        let instances = Instances::new(runtime, set)?.with_hospital(&config.id);
+        Ok(Hospital { config, instances })
     }
 
     /// The component set in use.

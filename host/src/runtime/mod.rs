@@ -119,6 +119,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<GuestState>>,
     limits: Limits,
+    metrics: Option<crate::telemetry::metrics::Metrics>,
 }
 
 impl Runtime {
@@ -138,7 +139,14 @@ impl Runtime {
             engine,
             linker: Arc::new(linker),
             limits,
+            metrics: None,
         })
+    }
+
+    /// Records every component call's latency and failures in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::telemetry::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Compiles a component file for `role` and checks it against the role's world.
@@ -306,6 +314,8 @@ impl ComponentSet {
 /// Live instances of one hospital's components in one store, reused across messages.
 pub struct Instances {
     runtime: Runtime,
+    /// Hospital id, the label of call metrics.
+    hospital: String,
     set: Arc<ComponentSet>,
     store: Store<GuestState>,
     preprocessor: Preprocessor,
@@ -342,12 +352,19 @@ impl Instances {
             .map_err(|e| trap(Role::AlertRules, &e))?;
         Ok(Instances {
             runtime: runtime.clone(),
+            hospital: String::new(),
             set,
             store,
             preprocessor,
             scorer,
             alerter,
         })
+    }
+
+    /// Labels call metrics of these instances with `hospital`.
+    pub fn with_hospital(mut self, hospital: &str) -> Self {
+        self.hospital = hospital.to_string();
+        self
     }
 
     /// The component set these instances run.
@@ -358,7 +375,8 @@ impl Instances {
     /// Replaces the store and instances after a trap, since a trapped instance's memory
     /// may be left inconsistent.
     fn reset(&mut self) -> Result<(), RuntimeError> {
-        *self = Instances::new(&self.runtime, self.set.clone())?;
+        let hospital = std::mem::take(&mut self.hospital);
+        *self = Instances::new(&self.runtime, self.set.clone())?.with_hospital(&hospital);
         Ok(())
     }
 
@@ -374,7 +392,13 @@ impl Instances {
         call: impl FnOnce(&mut Self) -> wasmtime::Result<R>,
     ) -> Result<R, RuntimeError> {
         self.arm_deadline();
-        match call(self) {
+        let started = std::time::Instant::now();
+        let result = call(self);
+        if let Some(metrics) = &self.runtime.metrics {
+            let role = role.to_string();
+            metrics.observe_call(&self.hospital, &role, started.elapsed(), result.is_err());
+        }
+        match result {
             Ok(value) => Ok(value),
             Err(error) => {
                 let failure = trap(role, &error);

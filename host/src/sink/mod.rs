@@ -1,3 +1,5 @@
-//! Where outputs go: Kafka records for predictions, alerts and dead letters.
+//! Where outputs go: Kafka records for predictions, alerts and dead letters, and
+//! InfluxDB points for dashboards.
 
+pub mod influx;
 pub mod kafka;

@@ -28,6 +28,8 @@ use crate::pipeline::output::AlertRecord;
 use crate::pipeline::{DeadLetter, InputRecord, Outcome, Pipeline, ProfileOutcome};
 use crate::sink::kafka::{OutputRecord, dead_letter, output_records};
 use crate::stats::Stats;
+use crate::telemetry::Telemetry;
+use crate::telemetry::metrics::{Metrics, PartitionLabels, SinkLabels};
 use offsets::{OffsetTracker, TopicPartition};
 
 /// Records consumed but not yet fully acknowledged, beyond which the loop stops reading.
@@ -62,10 +64,33 @@ pub fn create_producer(kafka: &KafkaConfig) -> KafkaResult<FutureProducer> {
         .create()
 }
 
-/// Logs partition assignments; keeps no state, so a rebalance only causes re-reads.
-pub struct RebalanceLogger;
+/// Logs partition assignments and turns librdkafka statistics into the consumer lag
+/// gauge. It keeps no offsets, so a rebalance only causes re-reads.
+pub struct RebalanceLogger {
+    metrics: Option<Metrics>,
+}
 
-impl ClientContext for RebalanceLogger {}
+impl ClientContext for RebalanceLogger {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let Some(metrics) = &self.metrics else { return };
+        for (topic, stats) in &statistics.topics {
+            for (partition, partition_stats) in &stats.partitions {
+                // librdkafka reports -1 for partitions this consumer does not fetch.
+                if *partition < 0 || partition_stats.consumer_lag < 0 {
+                    continue;
+                }
+                let labels = PartitionLabels {
+                    topic: topic.clone(),
+                    partition: partition.to_string(),
+                };
+                metrics
+                    .consumer_lag
+                    .get_or_create(&labels)
+                    .set(partition_stats.consumer_lag);
+            }
+        }
+    }
+}
 
 impl ConsumerContext for RebalanceLogger {
     fn post_rebalance(
@@ -113,6 +138,7 @@ pub struct Worker {
     producer: FutureProducer,
     stats: Arc<Stats>,
     events: Option<broadcast::Sender<Event>>,
+    telemetry: Arc<Telemetry>,
 }
 
 /// Resolves when every output of a record is acknowledged, with the record's position
@@ -132,13 +158,23 @@ impl Worker {
         events: Option<broadcast::Sender<Event>>,
     ) -> KafkaResult<Self> {
         let producer = create_producer(&kafka)?;
+        let telemetry = Arc::new(Telemetry::with_stats(stats.clone()));
         Ok(Worker {
             kafka,
             pipeline,
             producer,
             stats,
             events,
+            telemetry,
         })
+    }
+
+    /// Reports to `telemetry` (metrics, dashboard, readiness) instead of a private one;
+    /// its counters replace the ones passed to [`Worker::new`].
+    pub fn with_telemetry(mut self, telemetry: Arc<Telemetry>) -> Self {
+        self.stats = telemetry.stats.clone();
+        self.telemetry = telemetry;
+        self
     }
 
     /// Consumes until `shutdown` turns true, then drains outputs in flight and commits.
@@ -153,6 +189,7 @@ impl Worker {
         self.bootstrap_profiles(&mut profile_rx, &mut shutdown, &mut in_flight)
             .await;
 
+        self.telemetry.register_pipeline(&self.pipeline);
         let consumer = self.create_consumer()?;
         let topics: Vec<&str> = self
             .kafka
@@ -161,6 +198,7 @@ impl Worker {
             .map(String::as_str)
             .collect();
         consumer.subscribe(&topics)?;
+        self.telemetry.set_consuming(true);
         tracing::info!(topics = ?topics, group = %self.kafka.group_id, "consuming");
 
         let mut tracker = OffsetTracker::default();
@@ -182,6 +220,7 @@ impl Worker {
                 },
             }
         }
+        self.telemetry.set_consuming(false);
         self.drain(&consumer, &mut tracker, &mut in_flight).await;
         profile_task.abort();
         Ok(self.pipeline)
@@ -193,8 +232,11 @@ impl Worker {
             .set("group.id", &self.kafka.group_id)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            .set("partition.assignment.strategy", "cooperative-sticky");
-        config.create_with_context(RebalanceLogger)
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("statistics.interval.ms", "5000");
+        config.create_with_context(RebalanceLogger {
+            metrics: Some(self.telemetry.metrics.clone()),
+        })
     }
 
     /// Applies profiles until the patients topic has been read to its end, so that the
@@ -241,7 +283,7 @@ impl Worker {
                     self.producer.clone(),
                     vec![output],
                     None,
-                    self.stats.clone(),
+                    self.telemetry.clone(),
                 ));
             }
         }
@@ -267,11 +309,12 @@ impl Worker {
             self.producer.clone(),
             outputs,
             position,
-            self.stats.clone(),
+            self.telemetry.clone(),
         ));
     }
 
     fn count(&self, record: &InputRecord, outcome: &Outcome) {
+        self.telemetry.record_outcome(outcome);
         match outcome {
             Outcome::Scored {
                 prediction, alerts, ..
@@ -377,7 +420,7 @@ fn deliver(
     producer: FutureProducer,
     outputs: Vec<OutputRecord>,
     position: Option<(TopicPartition, i64)>,
-    stats: Arc<Stats>,
+    telemetry: Arc<Telemetry>,
 ) -> DeliveryFuture {
     Box::pin(async move {
         let mut pending = outputs;
@@ -401,7 +444,9 @@ fn deliver(
                     Ok(_) => None,
                     Err((error, _)) => {
                         tracing::warn!(%error, topic = %output.topic, "output delivery failed; retrying");
-                        Stats::bump(&stats.delivery_retries);
+                        Stats::bump(&telemetry.stats.delivery_retries);
+                        let labels = SinkLabels { sink: "kafka".into() };
+                        telemetry.metrics.sink_errors.get_or_create(&labels).inc();
                         Some(output.clone())
                     }
                 })

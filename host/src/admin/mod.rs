@@ -1,0 +1,163 @@
+//! The admin HTTP server: health, readiness, Prometheus metrics and the live dashboard.
+//!
+//! It listens on 127.0.0.1 by default. `/healthz` and `/readyz` are open, for
+//! orchestrators; `/metrics` carries no patient data and is open too. The dashboard shows
+//! patient data, so it and its API need a token: the operator token sees every hospital,
+//! a hospital token only its own. Tokens are kept as sha256 digests and never logged.
+
+mod auth;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::Stream;
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio_stream::wrappers::BroadcastStream;
+
+pub use auth::{Scope, TokenStore, digest};
+
+use crate::telemetry::Telemetry;
+
+/// The dashboard page, served as is; it reads `/api/state` and `/api/events`.
+const DASHBOARD_HTML: &str = include_str!("dashboard.html");
+
+#[derive(Clone)]
+struct AppState {
+    telemetry: Arc<Telemetry>,
+    tokens: Arc<TokenStore>,
+}
+
+/// Builds the router.
+pub fn router(telemetry: Arc<Telemetry>, tokens: Arc<TokenStore>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/", get(|| async { Html(DASHBOARD_HTML) }))
+        .route("/api/state", get(state))
+        .route("/api/events", get(events))
+        .with_state(AppState { telemetry, tokens })
+}
+
+/// Binds `listen` and serves until the task is dropped; returns the bound address.
+///
+/// # Errors
+///
+/// Fails when the address cannot be bound, naming it.
+pub async fn serve(
+    listen: SocketAddr,
+    telemetry: Arc<Telemetry>,
+    tokens: Arc<TokenStore>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "failed to bind the admin server to {listen}: {error}: choose another with --listen"
+            )
+        })?;
+    let address = listener.local_addr()?;
+    let app = router(telemetry, tokens);
+    let task = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "admin server stopped");
+        }
+    });
+    tracing::info!(%address, "admin server listening");
+    Ok((address, task))
+}
+
+async fn readyz(State(app): State<AppState>) -> Response {
+    let consuming = app.telemetry.is_consuming();
+    let components = app.telemetry.components_loaded();
+    let body = serde_json::json!({ "consuming": consuming, "components_loaded": components });
+    let status = if consuming && components {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(app): State<AppState>) -> Response {
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    (
+        [(header::CONTENT_TYPE, content_type)],
+        app.telemetry.metrics.render(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// Finds the scope of the request's token; `None` means 401.
+fn authorize(app: &AppState, headers: &HeaderMap, query: &TokenQuery) -> Option<Scope> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let token = bearer.or(query.token.as_deref())?;
+    app.tokens.scope_of(token)
+}
+
+fn unauthorized() -> Response {
+    let message = "missing or invalid token: open the URL that `cardiowatch up` printed, \
+                   or send `Authorization: Bearer <token>`\n";
+    (StatusCode::UNAUTHORIZED, message).into_response()
+}
+
+async fn state(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    let Some(scope) = authorize(&app, &headers, &query) else {
+        return unauthorized();
+    };
+    let counters = app.telemetry.stats.snapshot();
+    Json(app.telemetry.dashboard.snapshot(scope.hospital(), counters)).into_response()
+}
+
+async fn events(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    let Some(scope) = authorize(&app, &headers, &query) else {
+        return unauthorized();
+    };
+    Sse::new(event_stream(&app, scope))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn event_stream(
+    app: &AppState,
+    scope: Scope,
+) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
+    BroadcastStream::new(app.telemetry.dashboard.subscribe()).filter_map(move |event| {
+        let scope = scope.clone();
+        async move {
+            let event = event.ok()?;
+            if scope
+                .hospital()
+                .is_some_and(|only| only != event.hospital())
+            {
+                return None;
+            }
+            let data = serde_json::to_string(&event).ok()?;
+            Some(Ok(Event::default().data(data)))
+        }
+    })
+}
