@@ -1,11 +1,13 @@
 //! Input parsing: one raw Kafka record in, one validated canonical [`Reading`] out.
 //!
-//! [`parse`] detects the format (legacy flat JSON or canonical JSON), converts units to
-//! the canonical ones and checks every value against the plausibility ranges in
-//! [`ranges`]. A rejected record yields an [`InputError`] whose text names the field,
-//! the value and what was expected. Parsing reads no clock, file or environment.
+//! [`parse`] detects the format (legacy flat JSON, canonical JSON or FHIR R4
+//! Observations), converts units to the canonical ones and checks every value against the
+//! plausibility ranges in [`ranges`]. A rejected record yields an [`InputError`] whose
+//! text names the field, the value and what was expected. Parsing reads no clock, file or
+//! environment.
 
 mod canonical;
+mod fhir;
 mod json;
 pub mod legacy;
 pub mod ranges;
@@ -96,8 +98,8 @@ pub enum Format {
     LegacyJson,
     /// Canonical JSON of cardiowatch, described in `canonical.rs`.
     CanonicalJson,
-    // TODO: FHIR Observation and Patient resources. Until then `detect_by_shape`
-    // rejects objects with a `resourceType` key as unsupported.
+    /// HL7 FHIR R4 vital-sign Observations, alone or in a Bundle, described in `fhir/mod.rs`.
+    FhirR4,
 }
 
 impl Format {
@@ -106,11 +108,12 @@ impl Format {
         match self {
             Format::LegacyJson => "legacy-json",
             Format::CanonicalJson => "canonical-json",
+            Format::FhirR4 => "fhir-r4",
         }
     }
 
     fn from_name(name: &str) -> Option<Format> {
-        [Format::LegacyJson, Format::CanonicalJson]
+        [Format::LegacyJson, Format::CanonicalJson, Format::FhirR4]
             .into_iter()
             .find(|format| format.name() == name)
     }
@@ -119,9 +122,9 @@ impl Format {
 /// Parses and validates one record.
 ///
 /// The format comes from the `cardiowatch-format` header when present, else from the
-/// topic (`heart_data` means legacy), else from the payload's keys. The returned reading
-/// carries no patient id or event time unless the payload has them, because the host
-/// falls back to the Kafka key and timestamp.
+/// topic (`heart_data` means legacy), else from the payload's keys (`resourceType` means
+/// FHIR). The returned reading carries no patient id or event time unless the payload has
+/// them, because the host falls back to the Kafka key and timestamp.
 ///
 /// # Errors
 ///
@@ -138,6 +141,7 @@ pub fn parse(message: &RawMessage) -> Result<Reading, InputError> {
     match format {
         Format::LegacyJson => legacy::parse(&object),
         Format::CanonicalJson => canonical::parse(&object),
+        Format::FhirR4 => fhir::parse(&object),
     }
 }
 
@@ -155,18 +159,18 @@ fn format_from_header(headers: &[(String, Option<Vec<u8>>)]) -> Result<Option<Fo
         None => "null".to_string(),
     };
     Err(InputError::UnsupportedFormat(format!(
-        "unsupported {FORMAT_HEADER} header {shown}: expected legacy-json or canonical-json"
+        "unsupported {FORMAT_HEADER} header {shown}: expected legacy-json, canonical-json or \
+         fhir-r4"
     )))
 }
 
 /// Recognises the format from the keys of a payload that came without a header on a
-/// topic other than the legacy one.
+/// topic other than the legacy one. Any FHIR resource is FHIR, and the FHIR parser
+/// rejects resource types other than Observation and Bundle.
 fn detect_by_shape(object: &Map<String, Value>) -> Result<Format, InputError> {
     let has = |key: &str| object.contains_key(key);
     if has("resourceType") {
-        return Err(InputError::UnsupportedFormat(
-            "FHIR input is not supported yet: send canonical-json or legacy-json".to_string(),
-        ));
+        return Ok(Format::FhirR4);
     }
     if has("vitals") || has("profile") || has("schema") {
         return Ok(Format::CanonicalJson);
@@ -176,7 +180,8 @@ fn detect_by_shape(object: &Map<String, Value>) -> Result<Format, InputError> {
     }
     Err(InputError::UnsupportedFormat(format!(
         "unrecognised JSON object with keys [{}]: expected a canonical reading (with vitals, \
-         profile or schema) or a legacy heart_data record (with id and ap_hi)",
+         profile or schema), a legacy heart_data record (with id and ap_hi) or a FHIR R4 \
+         Observation or Bundle (with resourceType)",
         list_keys(object)
     )))
 }
@@ -205,6 +210,16 @@ mod tests {
         "smoke": 0, "alco": 0, "active": 1}"#;
 
     const CANONICAL_BODY: &str = r#"{"patient_id": "p-001", "vitals": {"heart_rate_bpm": 88}}"#;
+
+    const FHIR_OBSERVATION: &str = r#"{"resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "valueQuantity": {"value": 72, "system": "http://unitsofmeasure.org", "code": "/min"}}"#;
+
+    const FHIR_BUNDLE: &str = r#"{"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "valueQuantity": {"value": 72, "system": "http://unitsofmeasure.org", "code": "/min"}}}
+        ]}"#;
 
     fn message(topic: &str, payload: &str) -> RawMessage {
         RawMessage {
@@ -276,7 +291,7 @@ mod tests {
             );
             let text = error.to_string();
             assert!(
-                text.contains("expected legacy-json or canonical-json"),
+                text.contains("expected legacy-json, canonical-json or fhir-r4"),
                 "{text}"
             );
         }
@@ -308,13 +323,39 @@ mod tests {
     }
 
     #[test]
-    fn fhir_resource_is_unsupported_yet() {
-        let body = r#"{"resourceType": "Observation", "status": "final"}"#;
-        let error = parse(&message("vitals", body)).unwrap_err();
-        let expected = InputError::UnsupportedFormat(
-            "FHIR input is not supported yet: send canonical-json or legacy-json".to_string(),
-        );
-        assert_eq!(error, expected);
+    fn shape_selects_fhir() {
+        for body in [FHIR_OBSERVATION, FHIR_BUNDLE] {
+            let reading = parse(&message("vitals", body)).unwrap();
+            assert_eq!(reading.format, "fhir-r4", "{body}");
+            assert_eq!(reading.vitals.heart_rate_bpm, Some(72.0), "{body}");
+        }
+    }
+
+    #[test]
+    fn header_selects_fhir() {
+        let request = with_header(message("imports", FHIR_OBSERVATION), Some("fhir-r4"));
+        assert_eq!(parse(&request).unwrap().format, "fhir-r4");
+    }
+
+    #[test]
+    fn fhir_header_requires_resource_type() {
+        let request = with_header(message("vitals", CANONICAL_BODY), Some("fhir-r4"));
+        let error = parse(&request).unwrap_err();
+        assert_eq!(error, InputError::MissingField("resourceType".to_string()));
+    }
+
+    #[test]
+    fn other_fhir_resource_is_unsupported() {
+        for resource_type in ["Patient", "DiagnosticReport"] {
+            let body = json!({"resourceType": resource_type, "id": "1"}).to_string();
+            let error = parse(&message("vitals", &body)).unwrap_err();
+            assert!(matches!(error, InputError::UnsupportedFormat(_)), "{error}");
+            let text = error.to_string();
+            assert!(
+                text.contains(&format!("resource type \"{resource_type}\"")),
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -365,7 +406,7 @@ mod tests {
 
     #[test]
     fn format_names_round_trip() {
-        for format in [Format::LegacyJson, Format::CanonicalJson] {
+        for format in [Format::LegacyJson, Format::CanonicalJson, Format::FhirR4] {
             assert_eq!(Format::from_name(format.name()), Some(format));
         }
     }
