@@ -36,7 +36,7 @@ use writer::{WriteError, Writer};
 /// Minimum time between two warnings of one kind (dropped points, failed writes).
 const WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Why the sink could not start or flush.
+/// Errors of starting or flushing the sink.
 #[derive(Debug, thiserror::Error)]
 pub enum InfluxError {
     /// The config is invalid or the HTTP client could not be built.
@@ -70,7 +70,7 @@ pub struct InfluxCounters {
     pub queued_points: u64,
 }
 
-/// Why points were dropped, as logged.
+/// Reasons for dropping points, as logged.
 #[derive(Debug, Clone, Copy)]
 enum DropReason {
     QueueFull,
@@ -598,8 +598,11 @@ mod tests {
         );
         let counters = sink.counters();
         // Every point is either queued, in the batch being written or dropped.
-        let held = counters.queued_points + config.batch_size as u64;
-        assert!(counters.dropped_points >= 10_000 - held, "{counters:?}");
+        let not_dropped = counters.queued_points + config.batch_size as u64;
+        assert!(
+            counters.dropped_points >= 10_000 - not_dropped,
+            "{counters:?}"
+        );
         assert_eq!(counters.written_points, 0);
     }
 

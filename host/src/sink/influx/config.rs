@@ -24,7 +24,7 @@ impl Secret {
         Secret(value.into())
     }
 
-    /// The secret value, for the one place that sends or uses it.
+    /// Returns the secret value. Call it only where the secret is sent or used.
     pub fn expose(&self) -> &str {
         &self.0
     }

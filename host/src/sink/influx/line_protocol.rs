@@ -2,8 +2,8 @@
 //! `measurement,tag=value field=1.5,text="a b" 1796379300000` (timestamp in ms).
 //!
 //! Escaping follows the InfluxDB 1.x and 2.x line protocol reference and was checked
-//! against InfluxDB 1.6.7: measurement names escape commas and spaces; tag keys, tag
-//! values and field keys also escape equals signs; string field values escape double
+//! against InfluxDB 1.6.7. Measurement names escape commas and spaces. Tag keys, tag
+//! values and field keys also escape equals signs. String field values escape double
 //! quotes and backslashes. Line protocol cannot carry a line break inside a point, so
 //! carriage returns and line feeds become spaces everywhere.
 
@@ -42,8 +42,8 @@ impl Line {
     pub fn float(&mut self, key: &str, value: f64) -> &mut Self {
         if value.is_finite() {
             self.field_key(key);
-            // Rust prints f64 without an exponent and with the fewest digits that read
-            // back to the same value; a float without a suffix is a float to InfluxDB.
+            // Rust prints an f64 without an exponent, in the fewest digits that parse back
+            // to the same value. InfluxDB reads a number without a suffix as a float.
             let _ = write!(self.text, "{value}");
         }
         self

@@ -9,13 +9,13 @@ use super::config::{InfluxApi, InfluxConfig, Secret};
 /// Characters of a server's error message kept for the log.
 const MAX_LOGGED_MESSAGE_CHARS: usize = 200;
 
-/// Why a write failed.
+/// A failed write.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// No HTTP response: connection refused or reset, timeout, TLS failure.
     #[error("request failed: {0}")]
     Request(reqwest::Error),
-    /// The server answered with an error status.
+    /// The server responded with an error status.
     #[error("HTTP {status}{}", message.as_deref().map(|text| format!(": {text}")).unwrap_or_default())]
     Status {
         /// HTTP status code.
@@ -117,7 +117,7 @@ impl Writer {
     ///
     /// # Errors
     ///
-    /// [`WriteError`]; [`WriteError::is_retryable`] tells whether to try again.
+    /// [`WriteError`]. [`WriteError::is_retryable`] decides whether to try again.
     pub async fn write(&self, body: String) -> Result<(), WriteError> {
         match self {
             Writer::V1 {
