@@ -78,7 +78,14 @@ pub async fn serve(
 async fn readyz(State(app): State<AppState>) -> Response {
     let consuming = app.telemetry.is_consuming();
     let components = app.telemetry.components_loaded();
-    let body = serde_json::json!({ "consuming": consuming, "components_loaded": components });
+    // A failing metrics store degrades the host but does not make it unready: scoring and
+    // Kafka outputs go on, and the sink drops and counts what it cannot keep.
+    let influx = app.telemetry.influx().map(|sink| sink.counters());
+    let body = serde_json::json!({
+        "consuming": consuming,
+        "components_loaded": components,
+        "influxdb": influx,
+    });
     let status = if consuming && components {
         StatusCode::OK
     } else {

@@ -64,14 +64,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The host's config file: a `[kafka]` and an `[admin]` table, both optional.
+/// The host's config file: `[kafka]`, `[admin]` and `[influx]` tables, all optional.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HostFile {
+pub struct HostFile {
+    /// Kafka topics and client settings.
     #[serde(default)]
-    kafka: KafkaConfig,
+    pub kafka: KafkaConfig,
+    /// The admin server: listen address and token digests.
     #[serde(default)]
-    admin: AdminConfig,
+    pub admin: AdminConfig,
+    /// InfluxDB sink; none when absent.
+    #[serde(default)]
+    pub influx: Option<crate::sink::influx::InfluxConfig>,
 }
 
 /// Reads `--config`, or the defaults.

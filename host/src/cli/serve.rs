@@ -10,7 +10,7 @@ use console::style;
 use rdkafka::producer::FutureProducer;
 use tokio::sync::{broadcast, watch};
 
-use super::{HostArgs, load_host_file};
+use super::{HostArgs, HostFile, load_host_file};
 use crate::admin::TokenStore;
 use crate::config::{AdminConfig, KafkaConfig, load_hospitals};
 use crate::embedded::EmbeddedCluster;
@@ -122,15 +122,35 @@ fn token_store(admin: &AdminConfig) -> TokenStore {
     tokens
 }
 
+/// Starts the InfluxDB sink when the config file has an `[influx]` table.
+fn start_influx(file: &HostFile, telemetry: &Telemetry) -> anyhow::Result<()> {
+    if let Some(config) = &file.influx {
+        let sink = crate::sink::influx::InfluxSink::start(config)?;
+        tracing::info!(url = %config.url, "writing predictions and alerts to InfluxDB");
+        telemetry.set_influx(sink);
+    }
+    Ok(())
+}
+
+/// Flushes the InfluxDB sink at shutdown, for at most 10 s.
+async fn flush_influx(telemetry: &Telemetry) {
+    if let Some(sink) = telemetry.influx()
+        && let Err(error) = sink.flush(Duration::from_secs(10)).await
+    {
+        tracing::warn!(%error, "InfluxDB points not written at shutdown");
+    }
+}
+
 /// `run`: consume until Ctrl-C.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let file = load_host_file(args.host.config.as_ref())?;
-    let mut kafka = file.kafka;
+    let mut kafka = file.kafka.clone();
     if let Some(brokers) = args.brokers {
         kafka.brokers = brokers;
     }
     let telemetry = Arc::new(Telemetry::default());
     let pipeline = build_pipeline(&args.host, &kafka, Some(telemetry.metrics.clone()))?;
+    start_influx(&file, &telemetry)?;
     let listen = args.listen.unwrap_or(file.admin.listen);
     let tokens = Arc::new(token_store(&file.admin));
     let (address, _server) = crate::admin::serve(listen, telemetry.clone(), tokens).await?;
@@ -153,9 +173,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 /// `up`: the embedded default.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let file = load_host_file(args.host.config.as_ref())?;
-    let mut kafka = file.kafka;
+    let mut kafka = file.kafka.clone();
     let telemetry = Arc::new(Telemetry::default());
     let pipeline = build_pipeline(&args.host, &kafka, Some(telemetry.metrics.clone()))?;
+    start_influx(&file, &telemetry)?;
     let hospitals = simulated_hospitals(&pipeline, &kafka);
     let cluster = match &args.brokers {
         Some(brokers) => {
@@ -209,6 +230,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         .await?;
     let _ = sim_task.await;
     print_task.abort();
+    flush_influx(&telemetry).await;
     print_summary(&telemetry.stats.snapshot(), started.elapsed());
     if let Some(cluster) = cluster {
         cluster.shutdown();

@@ -4,10 +4,11 @@
 pub mod dashboard;
 pub mod metrics;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use crate::pipeline::{Outcome, Pipeline};
+use crate::sink::influx::InfluxSink;
 use crate::stats::Stats;
 use dashboard::{Dashboard, HospitalView};
 use metrics::{AlertLabels, DeadLetterLabels, HospitalLabels, Metrics, PredictionLabels};
@@ -23,6 +24,7 @@ pub struct Telemetry {
     pub stats: Arc<Stats>,
     consuming: AtomicBool,
     components_loaded: AtomicBool,
+    influx: OnceLock<InfluxSink>,
 }
 
 impl Telemetry {
@@ -32,6 +34,16 @@ impl Telemetry {
             stats,
             ..Telemetry::default()
         }
+    }
+
+    /// Sends every prediction and alert to `sink` from now on; only the first call counts.
+    pub fn set_influx(&self, sink: InfluxSink) {
+        let _ = self.influx.set(sink);
+    }
+
+    /// The InfluxDB sink, if one is configured.
+    pub fn influx(&self) -> Option<&InfluxSink> {
+        self.influx.get()
     }
 
     /// Records that the loop subscribed and is consuming.
@@ -98,6 +110,9 @@ impl Telemetry {
                 };
                 self.metrics.predictions.get_or_create(&labels).inc();
                 self.dashboard.record_prediction(prediction);
+                if let Some(influx) = self.influx() {
+                    influx.record_prediction(prediction);
+                }
                 for alert in alerts {
                     let labels = AlertLabels {
                         hospital: hospital.clone(),
@@ -106,6 +121,9 @@ impl Telemetry {
                     };
                     self.metrics.alerts.get_or_create(&labels).inc();
                     self.dashboard.record_alert(alert);
+                    if let Some(influx) = self.influx() {
+                        influx.record_alert(alert);
+                    }
                 }
             }
             Outcome::DeadLetter(dead) => {
