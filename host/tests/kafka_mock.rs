@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use cardiowatch::config::KafkaConfig;
 use cardiowatch::embedded::EmbeddedCluster;
+use cardiowatch::sink::influx::{InfluxConfig, InfluxSink, Secret};
 use cardiowatch::source::{Worker, client_config};
 use cardiowatch::stats::Stats;
+use cardiowatch::telemetry::Telemetry;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::mocking::MockCoordinator;
@@ -366,6 +368,54 @@ async fn offsets_wait_for_acknowledged_outputs() {
         committed(&kafka),
         expected,
         "offsets advance once outputs are acknowledged"
+    );
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+    cluster.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_metrics_store_stalls_nothing() {
+    let kafka0 = KafkaConfig::default();
+    let cluster = EmbeddedCluster::start(1, &topics(&kafka0), PARTITIONS).unwrap();
+    let kafka = kafka_config(cluster.bootstrap_servers(), "e2e-dead-influx");
+    let (inputs, _) = inputs();
+    produce(&kafka.brokers, &inputs);
+
+    // Nothing listens on port 1: every write fails and is retried in the background.
+    let mut influx = InfluxConfig::v1("http://127.0.0.1:1", "cardiowatch");
+    influx.patient_key = Some(Secret::new("a-test-key-of-16-bytes-or-more"));
+    let telemetry = Arc::new(Telemetry::default());
+    telemetry.set_influx(InfluxSink::start(&influx).unwrap());
+    let worker = Worker::new(
+        kafka.clone(),
+        common::pipeline(),
+        telemetry.stats.clone(),
+        None,
+    )
+    .unwrap()
+    .with_telemetry(telemetry.clone());
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(worker.run(shutdown));
+
+    let expected = high_watermarks(&kafka);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while committed(&kafka) != expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        committed(&kafka),
+        expected,
+        "offsets advance while the metrics store is down"
+    );
+    assert_eq!(telemetry.stats.snapshot().messages as usize, inputs.len());
+    let influx = telemetry.influx().unwrap();
+    assert_eq!(influx.written_points(), 0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let counters = influx.counters();
+    assert!(
+        counters.write_errors > 0,
+        "the sink tried and failed to write: {counters:?}"
     );
     stop.send(true).unwrap();
     task.await.unwrap().unwrap();
