@@ -7,6 +7,7 @@
 
 pub mod bindings;
 mod guest;
+mod output_size;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -55,6 +56,16 @@ pub enum RuntimeError {
         /// The trap and its backtrace summary.
         message: String,
     },
+    /// The guest returned far more than any honest output.
+    #[error("{role} component returned about {bytes} bytes, over the limit of {limit} bytes")]
+    OutputTooLarge {
+        /// The role of the component that failed.
+        role: Role,
+        /// Approximate size of the output.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// The three component roles.
@@ -88,6 +99,8 @@ pub struct Limits {
     pub max_memory_bytes: usize,
     /// Bytes of stdout and of stderr kept per store; writes beyond fail in the guest.
     pub max_log_bytes: usize,
+    /// Approximate bytes one call may return (strings plus 8 per number).
+    pub max_output_bytes: usize,
 }
 
 impl Default for Limits {
@@ -96,6 +109,7 @@ impl Default for Limits {
             max_call_ms: 250,
             max_memory_bytes: 64 << 20,
             max_log_bytes: 16 << 10,
+            max_output_bytes: 256 << 10,
         }
     }
 }
@@ -380,6 +394,14 @@ impl Instances {
         Ok(())
     }
 
+    fn check_size(&self, role: Role, bytes: usize) -> Result<(), RuntimeError> {
+        let limit = self.runtime.limits.max_output_bytes;
+        if bytes > limit {
+            return Err(RuntimeError::OutputTooLarge { role, bytes, limit });
+        }
+        Ok(())
+    }
+
     fn arm_deadline(&mut self) {
         let ticks = self.runtime.deadline_ticks();
         self.store.set_epoch_deadline(ticks);
@@ -420,11 +442,13 @@ impl Instances {
         message: &bindings::preprocess::RawMessage,
     ) -> Result<Result<bindings::types::Reading, bindings::preprocess::InputError>, RuntimeError>
     {
-        self.guarded(Role::Preprocess, |this| {
+        let result = self.guarded(Role::Preprocess, |this| {
             this.preprocessor
                 .cardiowatch_pipeline_preprocess()
                 .call_parse(&mut this.store, message)
-        })
+        })?;
+        self.check_size(Role::Preprocess, output_size::parse(&result))?;
+        Ok(result)
     }
 
     /// Calls score `score`.
@@ -438,11 +462,13 @@ impl Instances {
         explain: bool,
     ) -> Result<Result<bindings::score::Prediction, bindings::score::ScoreError>, RuntimeError>
     {
-        self.guarded(Role::Score, |this| {
+        let result = self.guarded(Role::Score, |this| {
             this.scorer
                 .cardiowatch_pipeline_score()
                 .call_score(&mut this.store, input, explain)
-        })
+        })?;
+        self.check_size(Role::Score, output_size::score(&result))?;
+        Ok(result)
     }
 
     /// Calls score `predict-features`.
@@ -475,10 +501,12 @@ impl Instances {
         Result<bindings::alert_rules::AlertOutcome, bindings::alert_rules::RuleError>,
         RuntimeError,
     > {
-        self.guarded(Role::AlertRules, |this| {
+        let result = self.guarded(Role::AlertRules, |this| {
             this.alerter
                 .cardiowatch_pipeline_alert_rules()
                 .call_evaluate(&mut this.store, input)
-        })
+        })?;
+        self.check_size(Role::AlertRules, output_size::evaluate(&result))?;
+        Ok(result)
     }
 }
