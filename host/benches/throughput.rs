@@ -85,6 +85,9 @@ fn produce(brokers: &str, count: usize) {
             .key(&message.key)
             .payload(&message.payload)
             .headers(headers);
+        if let Some(timestamp_ms) = message.timestamp_ms {
+            record = record.timestamp(timestamp_ms);
+        }
         // A full local queue hands the record back; wait for deliveries and retry it.
         while let Err((_, returned)) = producer.send(record) {
             record = returned;

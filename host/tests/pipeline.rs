@@ -295,3 +295,53 @@ fn outputs_are_stamped_with_component_hashes() {
     assert_eq!(prediction.components.model, "cardio-xgb@1.0.0");
     assert_eq!(prediction.components.preprocess.sha256.len(), 64);
 }
+
+#[test]
+fn future_event_time_is_rejected() {
+    let mut pipeline = common::pipeline();
+    let kafka_ms = 1_796_379_300_000i64;
+    let far_future = json!({"time_ms": 4_102_444_800_000i64, "vitals": {"heart_rate_bpm": 80}});
+    let dead = dead(pipeline.process(&record("vitals", Some("st-marys"), Some("p7"), far_future)));
+    assert_eq!(dead.kind, DeadLetterKind::InvalidInput);
+    assert!(
+        dead.reason.contains("ahead of the Kafka timestamp"),
+        "{}",
+        dead.reason
+    );
+
+    let critical = json!({"time_ms": kafka_ms, "vitals": {"heart_rate_bpm": 140,
+        "respiratory_rate_per_min": 30, "spo2_percent": 85, "systolic_bp_mmhg": 85}});
+    let (prediction, alerts) =
+        scored(pipeline.process(&record("vitals", Some("st-marys"), Some("p7"), critical)));
+    assert_eq!(
+        prediction.status,
+        Status::News2Only,
+        "the rejected reading must not make this late"
+    );
+    assert_eq!(alerts, 1);
+}
+
+#[test]
+fn small_clock_skew_is_accepted() {
+    let mut pipeline = common::pipeline();
+    let ahead =
+        json!({"time_ms": 1_796_379_300_000i64 + 240_000, "vitals": {"heart_rate_bpm": 80}});
+    scored(pipeline.process(&record("vitals", Some("st-marys"), Some("p8"), ahead)));
+}
+
+#[test]
+fn oversized_patient_id_is_rejected() {
+    let mut pipeline = common::pipeline();
+    let key = "p".repeat(10_000);
+    let payload = json!({"vitals": {"heart_rate_bpm": 80}});
+    let dead = dead(pipeline.process(&record("vitals", Some("st-marys"), Some(&key), payload)));
+    assert!(
+        dead.reason.contains("invalid patient id"),
+        "{}",
+        dead.reason
+    );
+    assert!(
+        dead.reason.len() < 300,
+        "the reason must not echo the whole id"
+    );
+}

@@ -113,7 +113,13 @@ fn authorize(app: &AppState, headers: &HeaderMap, query: &TokenQuery) -> Option<
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
+        .and_then(|value| {
+            // The scheme name is case-insensitive in HTTP.
+            let (scheme, token) = value.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        });
     let token = bearer.or(query.token.as_deref())?;
     app.tokens.scope_of(token)
 }

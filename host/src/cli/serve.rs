@@ -157,7 +157,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(%address, "dashboard, /metrics, /healthz and /readyz listening");
     let (shutdown_tx, shutdown) = watch::channel(false);
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        stop_requested().await;
         let _ = shutdown_tx.send(true);
     });
     let started = Instant::now();
@@ -299,17 +299,33 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, the signal orchestrators send to stop a
+/// process, so that both drain outputs in flight and commit before exiting.
+async fn stop_requested() {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match terminate.as_mut() {
+                Some(signal) => { signal.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
 fn spawn_stop_signal(shutdown: watch::Sender<bool>, duration_s: Option<u64>) {
     tokio::spawn(async move {
         match duration_s {
             Some(seconds) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {},
+                    _ = stop_requested() => {},
                     _ = tokio::time::sleep(Duration::from_secs(seconds)) => {},
                 }
             }
             None => {
-                let _ = tokio::signal::ctrl_c().await;
+                stop_requested().await;
             }
         }
         let _ = shutdown.send(true);
@@ -358,12 +374,11 @@ async fn print_events(mut events: broadcast::Receiver<Event>) {
                 } else {
                     label
                 };
-                let hospital = dead.hospital.as_deref().unwrap_or("-");
-                println!(
-                    "{label} {hospital:<10} {topic}/{partition}@{offset} {}: {}",
-                    dead.kind.as_str(),
-                    dead.reason
-                );
+                let hospital = printable(dead.hospital.as_deref().unwrap_or("-"));
+                // The first line only: a trap's reason goes on with a wasm backtrace.
+                let reason = printable(dead.reason.lines().next().unwrap_or_default());
+                let kind = dead.kind.as_str();
+                println!("{label} {hospital:<10} {topic}/{partition}@{offset} {kind}: {reason}");
             }
             Err(broadcast::error::RecvError::Lagged(skipped)) => {
                 println!("({skipped} alerts not shown: the display fell behind)");
@@ -371,6 +386,13 @@ async fn print_events(mut events: broadcast::Receiver<Event>) {
             Err(broadcast::error::RecvError::Closed) => return,
         }
     }
+}
+
+/// Replaces control characters, so that an id from a message cannot drive the terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
 }
 
 /// One readable line per alert; coloured by severity when `colour` is set. Model
@@ -385,7 +407,10 @@ pub fn format_alert(alert: &AlertRecord, colour: bool) -> String {
     };
     let mut line = format!(
         "{severity} {:<10} {:<8} {:<6} {}",
-        alert.hospital, alert.patient_id, alert.kind, alert.reason
+        printable(&alert.hospital),
+        printable(&alert.patient_id),
+        alert.kind,
+        printable(&alert.reason)
     );
     if alert.kind == "model" && !alert.top_positive.is_empty() {
         let drivers: Vec<String> = alert

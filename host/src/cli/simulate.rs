@@ -56,10 +56,13 @@ pub async fn send(producer: &FutureProducer, message: &SimMessage) {
                 value: Some(value),
             })
         });
-    let record = FutureRecord::to(&message.topic)
+    let mut record = FutureRecord::to(&message.topic)
         .key(&message.key)
         .payload(&message.payload)
         .headers(headers);
+    if let Some(timestamp_ms) = message.timestamp_ms {
+        record = record.timestamp(timestamp_ms);
+    }
     if let Err((error, _)) = producer
         .send(record, Timeout::After(Duration::from_secs(30)))
         .await

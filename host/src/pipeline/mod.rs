@@ -200,12 +200,14 @@ impl Pipeline {
         let patient_id = patient_id(record, &reading).ok_or_else(|| {
             dead("missing patient id: set the Kafka message key or patient_id in the body".into())
         })?;
+        check_patient_id(&patient_id).map_err(dead)?;
         let event_time_ms = reading
             .event_time_ms
             .or(record.timestamp_ms)
             .ok_or_else(|| {
                 dead("missing event time: send a time in the body or a Kafka timestamp".into())
             })?;
+        check_clock_skew(event_time_ms, record.timestamp_ms).map_err(dead)?;
         let key: PatientKey = (hospital_id.clone(), patient_id.clone());
         if let Some(profile) = reading.profile.clone() {
             self.state.set_profile(key.clone(), profile);
@@ -316,6 +318,41 @@ fn component_failure(error: RuntimeError, hospital: &str) -> DeadLetter {
         reason: error.to_string(),
         hospital: Some(hospital.to_string()),
     }
+}
+
+/// Longest accepted patient id, in bytes.
+pub const MAX_PATIENT_ID_BYTES: usize = 128;
+
+/// How far an event time may lie ahead of its Kafka timestamp. A reading from the future
+/// would make every later reading of the patient look late and silence its alerts.
+pub const MAX_FUTURE_SKEW_MS: i64 = 5 * 60_000;
+
+fn check_patient_id(id: &str) -> Result<(), String> {
+    if id.len() > MAX_PATIENT_ID_BYTES || id.chars().any(char::is_control) {
+        let shown: String = id.chars().take(32).filter(|c| !c.is_control()).collect();
+        return Err(format!(
+            "invalid patient id starting {shown:?} ({} bytes): expected at most \
+             {MAX_PATIENT_ID_BYTES} bytes without control characters",
+            id.len()
+        ));
+    }
+    Ok(())
+}
+
+fn check_clock_skew(event_time_ms: i64, kafka_timestamp_ms: Option<i64>) -> Result<(), String> {
+    let Some(kafka_ms) = kafka_timestamp_ms.filter(|ms| *ms > 0) else {
+        return Ok(());
+    };
+    let ahead_ms = event_time_ms.saturating_sub(kafka_ms);
+    if ahead_ms > MAX_FUTURE_SKEW_MS {
+        return Err(format!(
+            "invalid event time {event_time_ms}: {} s ahead of the Kafka timestamp {kafka_ms}, \
+             more than the {} s allowed: check the device clock",
+            ahead_ms / 1000,
+            MAX_FUTURE_SKEW_MS / 1000
+        ));
+    }
+    Ok(())
 }
 
 /// Patient id from the message key, else from the body.

@@ -79,6 +79,10 @@ pub struct SimMessage {
     pub payload: Vec<u8>,
     /// Headers.
     pub headers: Vec<(String, String)>,
+    /// Kafka timestamp in milliseconds since the epoch: the simulated event time of a
+    /// reading, so that legacy messages (which carry no time) run on simulated time too.
+    /// `None` lets the producer stamp the current time.
+    pub timestamp_ms: Option<i64>,
 }
 
 struct Patient {
@@ -159,6 +163,7 @@ impl Simulator {
                     "hospital-id".into(),
                     self.config.hospitals[patient.hospital].id.clone(),
                 )],
+                timestamp_ms: None,
             })
             .collect()
     }
@@ -213,6 +218,7 @@ impl Simulator {
             key,
             payload: payload.to_string().into_bytes(),
             headers,
+            timestamp_ms: Some(at_ms),
         }
     }
 

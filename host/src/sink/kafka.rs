@@ -20,6 +20,16 @@ pub const SOURCE_PARTITION_HEADER: &str = "cardiowatch-source-partition";
 /// Header carrying the source offset of a dead letter.
 pub const SOURCE_OFFSET_HEADER: &str = "cardiowatch-source-offset";
 
+/// Longest key a dead letter keeps; a longer one is cut and its length recorded.
+pub const MAX_DEAD_LETTER_KEY_BYTES: usize = 1024;
+/// Longest payload a dead letter keeps, well below Kafka's default 1 MiB record limit so
+/// that the added headers cannot make it undeliverable.
+pub const MAX_DEAD_LETTER_PAYLOAD_BYTES: usize = 512 << 10;
+/// Header naming the original length of a cut key.
+pub const KEY_TRUNCATED_HEADER: &str = "cardiowatch-key-truncated-from";
+/// Header naming the original length of a cut payload.
+pub const PAYLOAD_TRUNCATED_HEADER: &str = "cardiowatch-payload-truncated-from";
+
 /// One record to produce, owning its bytes so it can be retried.
 #[derive(Debug, Clone)]
 pub struct OutputRecord {
@@ -104,5 +114,41 @@ pub fn dead_letter(topic: &str, input: &InputRecord, dead: &DeadLetter) -> Outpu
         key: input.key.clone(),
         payload: input.payload.clone(),
         headers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::DeadLetterKind;
+
+    #[test]
+    fn dead_letter_cuts_oversized_key_and_payload() {
+        let input = InputRecord {
+            topic: "vitals".into(),
+            key: Some(vec![b'k'; 900_000]),
+            payload: vec![b'p'; 1_000_000],
+            ..InputRecord::default()
+        };
+        let dead = DeadLetter {
+            kind: DeadLetterKind::InvalidInput,
+            reason: "invalid patient id".into(),
+            hospital: None,
+        };
+        let record = dead_letter("dead-letters", &input, &dead);
+        assert_eq!(
+            record.key.as_ref().unwrap().len(),
+            MAX_DEAD_LETTER_KEY_BYTES
+        );
+        assert_eq!(record.payload.len(), MAX_DEAD_LETTER_PAYLOAD_BYTES);
+        let header = |name: &str| {
+            record
+                .headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(header(KEY_TRUNCATED_HEADER), Some(b"900000".to_vec()));
+        assert_eq!(header(PAYLOAD_TRUNCATED_HEADER), Some(b"1000000".to_vec()));
     }
 }

@@ -68,6 +68,7 @@ pub fn create_producer(kafka: &KafkaConfig) -> KafkaResult<FutureProducer> {
 /// gauge. It keeps no offsets, so a rebalance only causes re-reads.
 pub struct RebalanceLogger {
     metrics: Option<Metrics>,
+    telemetry: Option<Arc<Telemetry>>,
 }
 
 impl ClientContext for RebalanceLogger {
@@ -101,6 +102,9 @@ impl ConsumerContext for RebalanceLogger {
         match rebalance {
             Rebalance::Assign(partitions) => {
                 tracing::info!(partitions = partitions.count(), "partitions assigned");
+                if let Some(telemetry) = &self.telemetry {
+                    telemetry.set_consuming(true);
+                }
             }
             Rebalance::Revoke(partitions) => {
                 tracing::info!(partitions = partitions.count(), "partitions revoked");
@@ -198,10 +202,10 @@ impl Worker {
             .map(String::as_str)
             .collect();
         consumer.subscribe(&topics)?;
-        self.telemetry.set_consuming(true);
-        tracing::info!(topics = ?topics, group = %self.kafka.group_id, "consuming");
+        tracing::info!(topics = ?topics, group = %self.kafka.group_id, "subscribed; ready once partitions are assigned");
 
         let mut tracker = OffsetTracker::default();
+        let mut consume_errors = 0u64;
         let mut commit_tick = tokio::time::interval(COMMIT_INTERVAL);
         loop {
             tokio::select! {
@@ -216,7 +220,7 @@ impl Worker {
                 Some(profile) = profile_rx.recv() => self.apply_profile(profile, &mut in_flight),
                 message = consumer.recv(), if in_flight.len() < MAX_IN_FLIGHT => match message {
                     Ok(message) => self.handle(&message, &mut tracker, &mut in_flight),
-                    Err(error) => tracing::warn!(%error, "consume failed; retrying"),
+                    Err(error) => consume_failed(&error, &mut consume_errors).await,
                 },
             }
         }
@@ -236,6 +240,7 @@ impl Worker {
             .set("statistics.interval.ms", "5000");
         config.create_with_context(RebalanceLogger {
             metrics: Some(self.telemetry.metrics.clone()),
+            telemetry: Some(self.telemetry.clone()),
         })
     }
 
@@ -391,6 +396,16 @@ impl Worker {
         }
         commit(consumer, tracker, CommitMode::Sync);
     }
+}
+
+/// Logs a failed consume (the first ten, then every hundredth) and backs off for a
+/// second, so that an unreachable cluster neither floods the log nor spins the loop.
+async fn consume_failed(error: &rdkafka::error::KafkaError, count: &mut u64) {
+    *count += 1;
+    if *count <= 10 || count.is_multiple_of(100) {
+        tracing::warn!(%error, failures = *count, "consume failed; retrying in 1 s (check the brokers)");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 fn commit<C: ConsumerContext>(

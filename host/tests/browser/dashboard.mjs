@@ -26,7 +26,8 @@ try {
     rows: await page.locator("tr[data-patient]").count(),
     alerts: await page.locator(".alert").count(),
     sparklines: await page.locator("svg.spark").count(),
-    firstNews2: Number(await page.textContent("tr[data-patient] .pill")),
+    riskBands: await page.$$eval("tr[data-patient] .pill", pills =>
+      pills.map(pill => ({ high: 3, medium: 2, low_medium: 1 })[pill.classList[1]] || 0)),
     recordsBefore: before,
     recordsAfter: after,
     liveUpdates: await counter(page, "c-updates"),
