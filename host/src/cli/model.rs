@@ -42,8 +42,9 @@ pub enum ModelCommand {
         /// Output component file.
         #[arg(long)]
         out: PathBuf,
-        /// cardiowatch source tree to build in.
-        #[arg(long, default_value = env!("CARGO_MANIFEST_DIR"), hide_default_value = true)]
+        /// Root of the cardiowatch source tree to build in (the folder with the workspace
+        /// `Cargo.toml`). Default: the tree this binary was built from.
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/.."), hide_default_value = true)]
         workspace: PathBuf,
     },
 }
@@ -295,7 +296,12 @@ fn package_component(manifest: &Path, out: &Path, workspace: &Path) -> anyhow::R
         package.model.trees.len(),
         package.features.len()
     );
-    let workspace = workspace.join("..");
+    if !workspace.join("functions/score/Cargo.toml").exists() {
+        bail!(
+            "{} is not a cardiowatch source tree (no functions/score/Cargo.toml): pass its root with --workspace",
+            workspace.display()
+        );
+    }
     let status = Process::new("cargo")
         .current_dir(&workspace)
         .args([
