@@ -303,7 +303,7 @@ fn package_component(manifest: &Path, out: &Path, workspace: &Path) -> anyhow::R
         );
     }
     let status = Process::new("cargo")
-        .current_dir(&workspace)
+        .current_dir(workspace)
         .args([
             "build",
             "--quiet",
@@ -321,7 +321,7 @@ fn package_component(manifest: &Path, out: &Path, workspace: &Path) -> anyhow::R
             "cargo build of the score component failed ({status}); add the target with `rustup target add wasm32-wasip2` if it is missing"
         );
     }
-    let built = target_dir(&workspace).join("wasm32-wasip2/release/cardiowatch_score.wasm");
+    let built = target_dir(workspace).join("wasm32-wasip2/release/cardiowatch_score.wasm");
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
