@@ -22,12 +22,75 @@ pub(super) fn parse_object(payload: &[u8]) -> Result<Map<String, Value>, InputEr
     }
     let value: Value = serde_json::from_slice(payload)
         .map_err(|error| InputError::Malformed(format!("invalid JSON payload: {error}")))?;
+    // serde_json keeps the last of repeated keys, which would silently drop a value.
+    serde_json::from_slice::<UniqueKeys>(payload).map_err(|error| {
+        let message = error.to_string();
+        let detail = message.split(" at line").next().unwrap_or(&message);
+        InputError::InvalidField(format!("{detail}: send each field once"))
+    })?;
     match value {
         Value::Object(object) => Ok(object),
         other => Err(InputError::Malformed(format!(
             "invalid payload: expected one JSON object, found {}",
             describe_kind(&other)
         ))),
+    }
+}
+
+/// A JSON document walked only to reject an object that repeats a key.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                let shown = render(&Value::String(key));
+                return Err(serde::de::Error::custom(format!(
+                    "invalid object: duplicate key {shown}"
+                )));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
     }
 }
 
@@ -114,6 +177,31 @@ fn describe_kind(value: &Value) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn parse_object_rejects_duplicate_keys() {
+        for payload in [
+            r#"{"vitals": {"heart_rate_bpm": 40}, "vitals": {"spo2_percent": 99}}"#,
+            r#"{"vitals": {"heart_rate_bpm": 40, "heart_rate_bpm": 80}}"#,
+            r#"{"entry": [{"resource": {"status": "final", "status": "cancelled"}}]}"#,
+        ] {
+            let error = parse_object(payload.as_bytes()).unwrap_err();
+            assert!(
+                matches!(error, InputError::InvalidField(_)),
+                "{payload}: {error}"
+            );
+            assert!(
+                error.to_string().contains("duplicate key"),
+                "{payload}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn parse_object_accepts_same_key_in_sibling_objects() {
+        let payload = r#"{"a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 1}, {"x": 2}]}"#;
+        assert!(parse_object(payload.as_bytes()).is_ok());
+    }
 
     #[test]
     fn parse_object_rejects_empty_payload() {
