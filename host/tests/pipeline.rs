@@ -345,3 +345,19 @@ fn oversized_patient_id_is_rejected() {
         "the reason must not echo the whole id"
     );
 }
+
+#[test]
+fn sparse_features_give_news2_only() {
+    let mut pipeline = common::pipeline();
+    let sparse = json!({"patient_id": "p10", "vitals": {"heart_rate_bpm": 80},
+        "profile": {"age_years": 50}});
+    let (prediction, alerts) =
+        scored(pipeline.process(&record("vitals", Some("st-marys"), None, sparse)));
+    assert_eq!(prediction.status, Status::News2Only);
+    let reason = prediction.status_reason.unwrap();
+    assert!(
+        reason.contains("only 1 of 12 model features present"),
+        "{reason}"
+    );
+    assert_eq!(alerts, 0);
+}

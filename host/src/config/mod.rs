@@ -94,6 +94,15 @@ pub struct Scoring {
     /// limit. Default 900 (15 minutes).
     #[serde(default = "default_max_reading_age_s")]
     pub max_reading_age_s: u64,
+    /// Share of the model's features, 0 to 1, that must be present for the model's
+    /// output to count; below it the prediction is NEWS2 only, because a model fed mostly
+    /// missing values returns little more than its training prior. Default 0.5.
+    #[serde(default = "default_min_features_present")]
+    pub min_features_present: f64,
+}
+
+fn default_min_features_present() -> f64 {
+    0.5
 }
 
 fn default_max_reading_age_s() -> u64 {
@@ -105,6 +114,7 @@ impl Default for Scoring {
         Scoring {
             explain: ExplainMode::default(),
             max_reading_age_s: default_max_reading_age_s(),
+            min_features_present: default_min_features_present(),
         }
     }
 }
@@ -239,6 +249,12 @@ impl HospitalConfig {
             )));
         }
         config.thresholds.validate().map_err(invalid)?;
+        let share = config.scoring.min_features_present;
+        if !(0.0..=1.0).contains(&share) {
+            return Err(invalid(format!(
+                "invalid scoring.min_features_present {share}: expected 0.0..=1.0"
+            )));
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         let components = &mut config.components;
         for file in [

@@ -98,12 +98,32 @@ fn run_model(
         profile: profile.clone(),
     };
     match hospital.instances.score(&input, explain) {
-        Ok(Ok(prediction)) => Ok(ModelResult::Ran(prediction)),
+        Ok(Ok(prediction)) => Ok(enough_features(
+            prediction,
+            hospital.config.scoring.min_features_present,
+        )),
         Ok(Err(error)) => Ok(ModelResult::Skipped(format!(
             "the model could not run: {error:?}"
         ))),
         Err(trap) => Err(component_failure(trap, &context.key.0)),
     }
+}
+
+/// Keeps a prediction only when enough of its features were present.
+fn enough_features(prediction: Prediction, min_share: f64) -> ModelResult {
+    let total = prediction.features.len();
+    let present = prediction
+        .features
+        .iter()
+        .filter(|value| value.is_some())
+        .count();
+    if total > 0 && (present as f64) < min_share * total as f64 {
+        return ModelResult::Skipped(format!(
+            "only {present} of {total} model features present, below the hospital's \
+             min_features_present {min_share}: send the missing profile fields or vitals"
+        ));
+    }
+    ModelResult::Ran(prediction)
 }
 
 fn evaluate(
