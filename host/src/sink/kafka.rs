@@ -109,10 +109,26 @@ pub fn dead_letter(topic: &str, input: &InputRecord, dead: &DeadLetter) -> Outpu
         SOURCE_OFFSET_HEADER.into(),
         input.offset.to_string().into_bytes(),
     ));
+    let mut key = input.key.clone();
+    if let Some(bytes) = key.as_mut().filter(|k| k.len() > MAX_DEAD_LETTER_KEY_BYTES) {
+        headers.push((
+            KEY_TRUNCATED_HEADER.into(),
+            bytes.len().to_string().into_bytes(),
+        ));
+        bytes.truncate(MAX_DEAD_LETTER_KEY_BYTES);
+    }
+    let mut payload = input.payload.clone();
+    if payload.len() > MAX_DEAD_LETTER_PAYLOAD_BYTES {
+        headers.push((
+            PAYLOAD_TRUNCATED_HEADER.into(),
+            payload.len().to_string().into_bytes(),
+        ));
+        payload.truncate(MAX_DEAD_LETTER_PAYLOAD_BYTES);
+    }
     OutputRecord {
         topic: topic.to_string(),
-        key: input.key.clone(),
-        payload: input.payload.clone(),
+        key,
+        payload,
         headers,
     }
 }
