@@ -3,14 +3,14 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cardiowatch::config::KafkaConfig;
 use cardiowatch::embedded::EmbeddedCluster;
 use cardiowatch::sink::influx::{InfluxConfig, InfluxSink, Secret};
-use cardiowatch::source::{Worker, client_config};
+use cardiowatch::source::Worker;
 use cardiowatch::stats::Stats;
 use cardiowatch::telemetry::Telemetry;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -185,46 +185,6 @@ fn collect(brokers: &str, topics: &[&str], expected: usize, timeout: Duration) -
     records
 }
 
-fn committed(kafka: &KafkaConfig) -> BTreeMap<(String, i32), i64> {
-    let consumer: BaseConsumer = client_config(kafka)
-        .set("group.id", &kafka.group_id)
-        .create()
-        .unwrap();
-    let mut list = TopicPartitionList::new();
-    for topic in &kafka.vitals_topics {
-        for partition in 0..PARTITIONS {
-            list.add_partition(topic, partition);
-        }
-    }
-    let offsets = consumer
-        .committed_offsets(list, Duration::from_secs(5))
-        .unwrap();
-    offsets
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(offset) => Some(((e.topic().to_string(), e.partition()), offset)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn high_watermarks(kafka: &KafkaConfig) -> BTreeMap<(String, i32), i64> {
-    let consumer: BaseConsumer = client_config(kafka).create().unwrap();
-    let mut marks = BTreeMap::new();
-    for topic in &kafka.vitals_topics {
-        for partition in 0..PARTITIONS {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, partition, Duration::from_secs(5))
-                .unwrap();
-            if high > 0 {
-                marks.insert((topic.clone(), partition), high);
-            }
-        }
-    }
-    marks
-}
-
 /// Source coordinates of an output: from the body of a prediction, from the headers of
 /// a dead letter.
 fn source_of(topic: &str, body: &Value, headers: &[(String, String)]) -> (String, i64, i64) {
@@ -309,8 +269,8 @@ async fn every_record_has_one_outcome() {
     assert_eq!(snapshot.messages as usize, inputs.len());
     assert_eq!(snapshot.profiles, 10);
     assert_eq!(
-        committed(&kafka),
-        high_watermarks(&kafka),
+        common::committed_offsets(&kafka, PARTITIONS),
+        common::end_offsets(&kafka, PARTITIONS),
         "committed offsets reach the end"
     );
     cluster.shutdown();
@@ -352,20 +312,20 @@ async fn offsets_wait_for_acknowledged_outputs() {
         "every input consumed while outputs are blocked"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let while_down = committed(&kafka);
+    let while_down = common::committed_offsets(&kafka, PARTITIONS);
     assert!(
         while_down.values().all(|&offset| offset == 0) || while_down.is_empty(),
         "offsets committed while outputs could not be delivered: {while_down:?}"
     );
 
     cluster.with_mock(|mock| mock.broker_up(2).unwrap());
-    let expected = high_watermarks(&kafka);
+    let expected = common::end_offsets(&kafka, PARTITIONS);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while committed(&kafka) != expected && Instant::now() < deadline {
+    while common::committed_offsets(&kafka, PARTITIONS) != expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert_eq!(
-        committed(&kafka),
+        common::committed_offsets(&kafka, PARTITIONS),
         expected,
         "offsets advance once outputs are acknowledged"
     );
@@ -398,13 +358,13 @@ async fn dead_metrics_store_stalls_nothing() {
     let (stop, shutdown) = watch::channel(false);
     let task = tokio::spawn(worker.run(shutdown));
 
-    let expected = high_watermarks(&kafka);
+    let expected = common::end_offsets(&kafka, PARTITIONS);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while committed(&kafka) != expected && Instant::now() < deadline {
+    while common::committed_offsets(&kafka, PARTITIONS) != expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert_eq!(
-        committed(&kafka),
+        common::committed_offsets(&kafka, PARTITIONS),
         expected,
         "offsets advance while the metrics store is down"
     );

@@ -322,51 +322,9 @@ fn collect(kafka: &KafkaConfig, expected: usize, timeout: Duration) -> Vec<Outpu
     outputs
 }
 
-/// Committed offsets of the group per vitals partition, where one was committed.
-fn committed(kafka: &KafkaConfig) -> BTreeMap<(String, i32), i64> {
-    let consumer: BaseConsumer = client_config(kafka)
-        .set("group.id", &kafka.group_id)
-        .create()
-        .unwrap();
-    let mut list = TopicPartitionList::new();
-    for topic in &kafka.vitals_topics {
-        for partition in 0..PARTITIONS {
-            list.add_partition(topic, partition);
-        }
-    }
-    let offsets = consumer
-        .committed_offsets(list, Duration::from_secs(10))
-        .unwrap();
-    offsets
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(offset) => Some(((e.topic().to_string(), e.partition()), offset)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// End offsets of the non-empty vitals partitions.
-fn high_watermarks(kafka: &KafkaConfig) -> BTreeMap<(String, i32), i64> {
-    let consumer: BaseConsumer = client_config(kafka).create().unwrap();
-    let mut marks = BTreeMap::new();
-    for topic in &kafka.vitals_topics {
-        for partition in 0..PARTITIONS {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, partition, Duration::from_secs(10))
-                .unwrap();
-            if high > 0 {
-                marks.insert((topic.clone(), partition), high);
-            }
-        }
-    }
-    marks
-}
-
 /// Coordinates of every record in the vitals topics.
 fn all_inputs(kafka: &KafkaConfig) -> BTreeSet<(String, i32, i64)> {
-    high_watermarks(kafka)
+    common::end_offsets(kafka, PARTITIONS)
         .into_iter()
         .flat_map(|((topic, partition), high)| {
             (0..high).map(move |offset| (topic.clone(), partition, offset))
@@ -416,12 +374,12 @@ async fn wait_for(timeout: Duration, condition: impl Fn() -> bool) -> bool {
 
 /// Waits until the group's committed offsets reach the end of every vitals partition.
 async fn wait_for_commits(kafka: &KafkaConfig, timeout: Duration) {
-    let expected = high_watermarks(kafka);
+    let expected = common::end_offsets(kafka, PARTITIONS);
     let deadline = Instant::now() + timeout;
-    let mut offsets = committed(kafka);
+    let mut offsets = common::committed_offsets(kafka, PARTITIONS);
     while offsets != expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        offsets = committed(kafka);
+        offsets = common::committed_offsets(kafka, PARTITIONS);
     }
     assert_eq!(offsets, expected, "committed offsets reach the end");
 }
@@ -580,7 +538,7 @@ async fn restart_resumes_from_commits() {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let first_consumed = first.stop().await;
-    let at_stop: i64 = committed(&kafka).values().sum();
+    let at_stop: i64 = common::committed_offsets(&kafka, PARTITIONS).values().sum();
     stream.await.unwrap();
 
     let second = start_worker(&kafka);

@@ -95,7 +95,7 @@ pub struct Scoring {
     #[serde(default = "default_max_reading_age_s")]
     pub max_reading_age_s: u64,
     /// Share of the model's features, 0 to 1, that must be present for the model's
-    /// output to count; below it the prediction is NEWS2 only, because a model fed mostly
+    /// output to count. Below it the prediction is NEWS2 only, because a model fed mostly
     /// missing values returns little more than its training prior. Default 0.5.
     #[serde(default = "default_min_features_present")]
     pub min_features_present: f64,
@@ -429,7 +429,7 @@ pub struct AdminConfig {
     /// Make one with `printf %s "$TOKEN" | sha256sum`. Default none.
     #[serde(default)]
     pub operator_token_sha256: Vec<String>,
-    /// sha256 digests of hospital tokens by hospital id; each sees only its hospital.
+    /// sha256 digests of hospital tokens by hospital id. Each token reads only its hospital's data.
     /// Default none.
     #[serde(default)]
     pub hospital_token_sha256: BTreeMap<String, Vec<String>>,

@@ -72,7 +72,7 @@ impl ComponentStamps {
 pub enum Status {
     /// The model ran; NEWS2 was computed.
     Scored,
-    /// Only NEWS2 was computed; `status_reason` says why the model did not run.
+    /// Only NEWS2 was computed; `status_reason` gives the reason the model did not run.
     News2Only,
     /// The reading is older than one already applied for this patient, so it changed no
     /// state and raised no alert; NEWS2 is of its own vitals.

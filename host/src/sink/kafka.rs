@@ -20,9 +20,10 @@ pub const SOURCE_PARTITION_HEADER: &str = "cardiowatch-source-partition";
 /// Header carrying the source offset of a dead letter.
 pub const SOURCE_OFFSET_HEADER: &str = "cardiowatch-source-offset";
 
-/// Longest key a dead letter keeps; a longer one is cut and its length recorded.
+/// Maximum key length a dead letter keeps, in bytes. A longer key is cut and its length
+/// recorded in a header.
 pub const MAX_DEAD_LETTER_KEY_BYTES: usize = 1024;
-/// Longest payload a dead letter keeps, well below Kafka's default 1 MiB record limit so
+/// Maximum payload length a dead letter keeps, in bytes, well below Kafka's default 1 MiB record limit so
 /// that the added headers cannot make it undeliverable.
 pub const MAX_DEAD_LETTER_PAYLOAD_BYTES: usize = 512 << 10;
 /// Header naming the original length of a cut key.

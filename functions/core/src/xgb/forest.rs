@@ -56,7 +56,7 @@ impl<'a> Forest<'a> {
         &self.nodes[span.start as usize..(span.start + span.len) as usize]
     }
 
-    /// Computes the margin (log-odds) for one row. `features` holds `f32::NAN` for a
+    /// Computes the margin (log-odds) for one row. `features` contains `f32::NAN` for a
     /// missing value and must have `num_features` entries.
     pub fn predict_margin(&self, features: &[f32]) -> f32 {
         let mut margin = self.base_margin;

@@ -1,8 +1,10 @@
 //! Reads a model saved by XGBoost's `Booster.save_model("model.json")`.
 //!
-//! The JSON schema is XGBoost's own (stable from 1.0 to 3.x): `learner` holds the
-//! objective, `learner_model_param.base_score` and the `gradient_booster` with its
-//! `trees`, each tree a set of parallel arrays. Anything the evaluator cannot reproduce
+//! The JSON schema is XGBoost's own. `learner` contains the objective,
+//! `learner_model_param.base_score` and the `gradient_booster` with its `trees`, each tree
+//! a set of parallel arrays. NOTE: only models saved by XGBoost 3.2 are tested here;
+//! files of older versions are expected to parse (optional fields default) but are not
+//! covered by a golden file. Anything the evaluator cannot reproduce
 //! exactly is rejected with [`ModelError::Unsupported`] naming what it found.
 
 use serde::Deserialize;
