@@ -72,6 +72,17 @@ impl EmbeddedCluster {
         action(&cluster)
     }
 
+    /// Creates one more topic. The mock cluster ignores topic configuration, so a
+    /// compacted topic is an ordinary one here.
+    ///
+    /// # Errors
+    ///
+    /// When librdkafka refuses the topic.
+    pub fn create_topic(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
+        self.with_mock(|mock| mock.create_topic(topic, partitions, 1))?;
+        Ok(())
+    }
+
     /// Flushes the owning client; the cluster stops when `self` is dropped.
     pub fn shutdown(self) {
         let _ = self.owner.flush(std::time::Duration::from_secs(1));

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod embedded;
 pub mod pipeline;
+pub mod registry;
 pub mod runtime;
 pub mod simulator;
 pub mod sink;

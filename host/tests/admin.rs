@@ -69,9 +69,14 @@ async fn server() -> (SocketAddr, String, String) {
         cardiowatch::admin::digest(&hospital_token),
         "st-marys".into(),
     );
-    let (address, _task) = serve("127.0.0.1:0".parse().unwrap(), telemetry, Arc::new(tokens))
-        .await
-        .unwrap();
+    let (address, _task) = serve(
+        "127.0.0.1:0".parse().unwrap(),
+        telemetry,
+        Arc::new(tokens),
+        None,
+    )
+    .await
+    .unwrap();
     (address, operator, hospital_token)
 }
 

@@ -46,7 +46,7 @@ fn browse(url: &str, screenshot: &Path) -> Value {
 }
 
 /// Starts `up` and returns it with the dashboard URL and a channel of its stdout lines.
-fn start_host() -> (Host, String, mpsc::Receiver<String>) {
+fn start_host(state_dir: &std::path::Path) -> (Host, String, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cardiowatch"))
         .args([
             "up",
@@ -57,6 +57,8 @@ fn start_host() -> (Host, String, mpsc::Receiver<String>) {
             "--patients",
             "40",
         ])
+        .arg("--state-dir")
+        .arg(state_dir)
         .current_dir(common::repo_root())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -86,7 +88,8 @@ fn start_host() -> (Host, String, mpsc::Receiver<String>) {
 
 #[test]
 fn dashboard_shows_ranked_patients_and_alerts() {
-    let (_host, url, lines) = start_host();
+    let state_dir = tempfile::tempdir().unwrap();
+    let (_host, url, lines) = start_host(state_dir.path());
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut alert_seen = false;
     while !alert_seen && Instant::now() < deadline {

@@ -6,6 +6,7 @@
 //! a hospital token only its own. Tokens are kept as sha256 digests and never logged.
 
 mod auth;
+mod deploy;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use tokio_stream::wrappers::BroadcastStream;
 
 pub use auth::{Scope, TokenStore, digest};
 
+use crate::registry::Registry;
 use crate::telemetry::Telemetry;
 
 /// The dashboard page, served as is; it reads `/api/state` and `/api/events`.
@@ -33,10 +35,18 @@ const DASHBOARD_HTML: &str = include_str!("dashboard.html");
 struct AppState {
     telemetry: Arc<Telemetry>,
     tokens: Arc<TokenStore>,
+    registry: Option<Registry>,
 }
 
-/// Builds the router.
-pub fn router(telemetry: Arc<Telemetry>, tokens: Arc<TokenStore>) -> Router {
+/// Builds the router; the component API answers only with a `registry`.
+pub fn router(
+    telemetry: Arc<Telemetry>,
+    tokens: Arc<TokenStore>,
+    registry: Option<Registry>,
+) -> Router {
+    let max_upload = registry.as_ref().map_or(1 << 20, |registry| {
+        registry.config().max_component_bytes + (1 << 20)
+    });
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -44,7 +54,12 @@ pub fn router(telemetry: Arc<Telemetry>, tokens: Arc<TokenStore>) -> Router {
         .route("/", get(|| async { Html(DASHBOARD_HTML) }))
         .route("/api/state", get(state))
         .route("/api/events", get(events))
-        .with_state(AppState { telemetry, tokens })
+        .merge(deploy::routes(max_upload))
+        .with_state(AppState {
+            telemetry,
+            tokens,
+            registry,
+        })
 }
 
 /// Binds `listen` and serves until the task is dropped; returns the bound address.
@@ -56,6 +71,7 @@ pub async fn serve(
     listen: SocketAddr,
     telemetry: Arc<Telemetry>,
     tokens: Arc<TokenStore>,
+    registry: Option<Registry>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -65,7 +81,7 @@ pub async fn serve(
             )
         })?;
     let address = listener.local_addr()?;
-    let app = router(telemetry, tokens);
+    let app = router(telemetry, tokens, registry);
     let task = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!(%error, "admin server stopped");
@@ -108,8 +124,8 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-/// Finds the scope of the request's token; `None` means 401.
-fn authorize(app: &AppState, headers: &HeaderMap, query: &TokenQuery) -> Option<Scope> {
+/// Finds the scope and digest of the request's token; `None` means 401.
+fn authorize(app: &AppState, headers: &HeaderMap, query: &TokenQuery) -> Option<(Scope, String)> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -121,7 +137,8 @@ fn authorize(app: &AppState, headers: &HeaderMap, query: &TokenQuery) -> Option<
                 .then_some(token.trim())
         });
     let token = bearer.or(query.token.as_deref())?;
-    app.tokens.scope_of(token)
+    let scope = app.tokens.scope_of(token)?;
+    Some((scope, digest(token)))
 }
 
 fn unauthorized() -> Response {
@@ -135,7 +152,7 @@ async fn state(
     headers: HeaderMap,
     Query(query): Query<TokenQuery>,
 ) -> Response {
-    let Some(scope) = authorize(&app, &headers, &query) else {
+    let Some((scope, _)) = authorize(&app, &headers, &query) else {
         return unauthorized();
     };
     let counters = app.telemetry.stats.snapshot();
@@ -147,7 +164,7 @@ async fn events(
     headers: HeaderMap,
     Query(query): Query<TokenQuery>,
 ) -> Response {
-    let Some(scope) = authorize(&app, &headers, &query) else {
+    let Some((scope, _)) = authorize(&app, &headers, &query) else {
         return unauthorized();
     };
     Sse::new(event_stream(&app, scope))

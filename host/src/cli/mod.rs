@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and dispatch to one module per command.
 
+mod control;
 mod model;
 mod score;
 mod serve;
@@ -36,6 +37,17 @@ enum Command {
     /// Inspect, run or package score components.
     #[command(subcommand)]
     Model(model::ModelCommand),
+    /// Validate a component and make it live for a hospital on every host instance.
+    Deploy(control::DeployArgs),
+    /// Make an earlier version of a hospital's component live again.
+    Rollback(control::RollbackArgs),
+    /// List each hospital's component versions and recent changes.
+    Versions(control::VersionsArgs),
+    /// Show or change a hospital's alert thresholds while the host runs.
+    Thresholds(control::ThresholdsArgs),
+    /// Export the running configuration as files.
+    #[command(subcommand)]
+    Config(control::ConfigCommand),
 }
 
 /// Options shared by commands that read hospital configuration and talk to Kafka.
@@ -47,6 +59,10 @@ pub struct HostArgs {
     /// TOML file with a `[kafka]` table (topics, group, librdkafka settings).
     #[arg(long, env = "CARDIOWATCH_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Directory of the component cache, cached hospital states and the audit log;
+    /// overrides `[registry] dir` (default `cardiowatch-state`).
+    #[arg(long, env = "CARDIOWATCH_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Runs the parsed command.
@@ -61,6 +77,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(args).await,
         Command::Score(args) => score::run(args),
         Command::Model(command) => model::run(command),
+        Command::Deploy(args) => control::deploy(args).await,
+        Command::Rollback(args) => control::rollback(args).await,
+        Command::Versions(args) => control::versions(args).await,
+        Command::Thresholds(args) => control::thresholds(args).await,
+        Command::Config(control::ConfigCommand::Export(args)) => control::export(args).await,
     }
 }
 
@@ -77,6 +98,9 @@ pub struct HostFile {
     /// InfluxDB sink; none when absent.
     #[serde(default)]
     pub influx: Option<crate::sink::influx::InfluxConfig>,
+    /// Component registry: control topic, state directory, quarantine.
+    #[serde(default)]
+    pub registry: crate::registry::RegistryConfig,
 }
 
 /// Reads `--config`, or the defaults.

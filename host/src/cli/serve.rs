@@ -108,6 +108,66 @@ pub fn build_pipeline(
     Ok(Pipeline::new(hospitals, kafka.topic_hospitals.clone()))
 }
 
+/// The hospitals as the control topic has them, seeded from the hospital files, with
+/// the follower that applies later changes through `activations` once spawned.
+struct Hospitals {
+    pipeline: Pipeline,
+    registry: crate::registry::Registry,
+    follower: crate::registry::Follower,
+}
+
+async fn start_registry(
+    args: &HostArgs,
+    file: &HostFile,
+    kafka: &KafkaConfig,
+    metrics: Metrics,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Hospitals> {
+    let runtime = Runtime::new(Limits::default())?.with_metrics(metrics);
+    let seeds = if args.hospitals.exists() {
+        load_hospitals(&args.hospitals)?
+    } else {
+        Vec::new()
+    };
+    let (registry, hospitals, follower) =
+        crate::registry::Registry::start(runtime, kafka, file.registry.clone(), seeds, shutdown)
+            .await?;
+    if hospitals.is_empty() {
+        anyhow::bail!(
+            "no hospitals: neither the control topic {} nor {} names one; add a hospital file",
+            file.registry.control_topic,
+            args.hospitals.display()
+        );
+    }
+    let pipeline = Pipeline::new(hospitals, kafka.topic_hospitals.clone())
+        .with_quarantine_after(file.registry.quarantine_after);
+    Ok(Hospitals {
+        pipeline,
+        registry,
+        follower,
+    })
+}
+
+/// Starts the consume loop with the registry's changes flowing into it.
+async fn run_worker(
+    kafka: KafkaConfig,
+    hospitals: Hospitals,
+    telemetry: Arc<Telemetry>,
+    events: Option<broadcast::Sender<Event>>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let (activations_tx, activations_rx) = tokio::sync::mpsc::channel(16);
+    let follower = tokio::spawn(hospitals.follower.run(activations_tx));
+    let worker = Worker::new(kafka, hospitals.pipeline, telemetry.stats.clone(), events)?;
+    let result = worker
+        .with_telemetry(telemetry)
+        .with_control(hospitals.registry, activations_rx)
+        .run(shutdown)
+        .await;
+    follower.abort();
+    result.map(|_| ())
+}
+
 /// Token digests from the config file.
 fn token_store(admin: &AdminConfig) -> TokenStore {
     let mut tokens = TokenStore::default();
@@ -149,23 +209,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         kafka.brokers = brokers;
     }
     let telemetry = Arc::new(Telemetry::default());
-    let pipeline = build_pipeline(&args.host, &kafka, Some(telemetry.metrics.clone()))?;
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let hospitals = start_registry(
+        &args.host,
+        &file,
+        &kafka,
+        telemetry.metrics.clone(),
+        shutdown.clone(),
+    )
+    .await?;
     start_influx(&file, &telemetry)?;
     let listen = args.listen.unwrap_or(file.admin.listen);
     let tokens = Arc::new(token_store(&file.admin));
-    let (address, _server) = crate::admin::serve(listen, telemetry.clone(), tokens).await?;
-    tracing::info!(%address, "dashboard, /metrics, /healthz and /readyz listening");
-    let (shutdown_tx, shutdown) = watch::channel(false);
+    let registry = Some(hospitals.registry.clone());
+    let (address, _server) =
+        crate::admin::serve(listen, telemetry.clone(), tokens, registry).await?;
+    tracing::info!(%address, "dashboard, component API, /metrics, /healthz and /readyz listening");
     tokio::spawn(async move {
         stop_requested().await;
         let _ = shutdown_tx.send(true);
     });
     let started = Instant::now();
-    let worker = Worker::new(kafka, pipeline, telemetry.stats.clone(), None)?;
-    worker
-        .with_telemetry(telemetry.clone())
-        .run(shutdown)
-        .await?;
+    run_worker(kafka, hospitals, telemetry.clone(), None, shutdown).await?;
     print_summary(&telemetry.stats.snapshot(), started.elapsed());
     Ok(())
 }
@@ -175,9 +240,6 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let file = load_host_file(args.host.config.as_ref())?;
     let mut kafka = file.kafka.clone();
     let telemetry = Arc::new(Telemetry::default());
-    let pipeline = build_pipeline(&args.host, &kafka, Some(telemetry.metrics.clone()))?;
-    start_influx(&file, &telemetry)?;
-    let hospitals = simulated_hospitals(&pipeline, &kafka);
     let cluster = match &args.brokers {
         Some(brokers) => {
             kafka.brokers = brokers.clone();
@@ -185,10 +247,22 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         None => {
             let cluster = EmbeddedCluster::start(1, &all_topics(&kafka), args.partitions)?;
+            cluster.create_topic(&file.registry.control_topic, 1)?;
             kafka.brokers = cluster.bootstrap_servers().to_string();
             Some(cluster)
         }
     };
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let registered = start_registry(
+        &args.host,
+        &file,
+        &kafka,
+        telemetry.metrics.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    start_influx(&file, &telemetry)?;
+    let hospitals = simulated_hospitals(&registered.pipeline, &kafka);
     println!(
         "cardiowatch up: {} hospitals, {} simulated patients, Kafka at {}{}",
         hospitals.len(),
@@ -203,13 +277,13 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let mut tokens = token_store(&file.admin);
     let session_token = tokens.issue_operator_token();
     let listen = args.listen.unwrap_or(file.admin.listen);
+    let registry = Some(registered.registry.clone());
     let (address, _server) =
-        crate::admin::serve(listen, telemetry.clone(), Arc::new(tokens)).await?;
+        crate::admin::serve(listen, telemetry.clone(), Arc::new(tokens), registry).await?;
     println!("dashboard: http://{address}/?token={session_token}");
     println!("metrics:   http://{address}/metrics");
     println!("alerts appear below; stop with Ctrl-C\n");
 
-    let (shutdown_tx, shutdown) = watch::channel(false);
     let (events_tx, events_rx) = broadcast::channel(4096);
     let producer: FutureProducer = crate::source::create_producer(&kafka)?;
     let simulator = Simulator::new(sim_config(&args, &kafka, hospitals), now_ms());
@@ -223,11 +297,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     spawn_stop_signal(shutdown_tx, args.duration_s);
 
     let started = Instant::now();
-    let worker = Worker::new(kafka, pipeline, telemetry.stats.clone(), Some(events_tx))?;
-    worker
-        .with_telemetry(telemetry.clone())
-        .run(shutdown)
-        .await?;
+    run_worker(
+        kafka,
+        registered,
+        telemetry.clone(),
+        Some(events_tx),
+        shutdown,
+    )
+    .await?;
     let _ = sim_task.await;
     print_task.abort();
     flush_influx(&telemetry).await;

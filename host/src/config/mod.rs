@@ -84,7 +84,7 @@ pub struct ComponentPaths {
 }
 
 /// Scoring options.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scoring {
     /// When contributions are computed. Default `alerting`.

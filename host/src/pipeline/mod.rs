@@ -7,6 +7,8 @@
 pub mod output;
 mod scoring;
 
+pub(crate) use scoring::wit_thresholds;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -106,6 +108,23 @@ pub struct Hospital {
     /// Configuration, including thresholds.
     pub config: HospitalConfig,
     instances: Instances,
+    /// Role of the component that failed on the record being processed.
+    failed_role: Option<Role>,
+    /// Records in a row on which a component failed.
+    consecutive_failures: u32,
+}
+
+/// A request to quarantine a component that failed on too many records in a row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuarantineRequest {
+    /// Hospital.
+    pub hospital: String,
+    /// Role of the failing component.
+    pub role: Role,
+    /// Its sha256.
+    pub sha256: String,
+    /// The number of failures and the last reason.
+    pub reason: String,
 }
 
 impl Hospital {
@@ -120,7 +139,12 @@ impl Hospital {
         set: Arc<ComponentSet>,
     ) -> Result<Self, RuntimeError> {
         let instances = Instances::new(runtime, set)?.with_hospital(&config.id);
-        Ok(Hospital { config, instances })
+        Ok(Hospital {
+            config,
+            instances,
+            failed_role: None,
+            consecutive_failures: 0,
+        })
     }
 
     /// The component set in use.
@@ -150,6 +174,8 @@ pub struct Pipeline {
     hospitals: HashMap<String, Hospital>,
     topic_hospitals: BTreeMap<String, String>,
     state: StateStore,
+    quarantine_after: u32,
+    quarantine_requests: Vec<QuarantineRequest>,
 }
 
 impl Pipeline {
@@ -164,7 +190,26 @@ impl Pipeline {
             hospitals,
             topic_hospitals,
             state: StateStore::default(),
+            quarantine_after: 0,
+            quarantine_requests: Vec::new(),
         }
+    }
+
+    /// Requests a quarantine after `failures` records in a row on which one hospital's
+    /// components failed; 0 never does.
+    pub fn with_quarantine_after(mut self, failures: u32) -> Self {
+        self.quarantine_after = failures;
+        self
+    }
+
+    /// Swaps in a hospital's new version between two records; patient state is kept.
+    pub fn activate(&mut self, hospital: Hospital) {
+        self.hospitals.insert(hospital.config.id.clone(), hospital);
+    }
+
+    /// Quarantine requests raised since the last call.
+    pub fn take_quarantine_requests(&mut self) -> Vec<QuarantineRequest> {
+        std::mem::take(&mut self.quarantine_requests)
     }
 
     /// Hospitals by id.
@@ -179,9 +224,50 @@ impl Pipeline {
 
     /// Processes one vitals record.
     pub fn process(&mut self, record: &InputRecord) -> Outcome {
-        match self.try_process(record) {
+        let outcome = match self.try_process(record) {
             Ok(outcome) => outcome,
             Err(dead) => Outcome::DeadLetter(dead),
+        };
+        self.count_failures(&outcome);
+        outcome
+    }
+
+    /// Counts records in a row on which a hospital's components failed.
+    fn count_failures(&mut self, outcome: &Outcome) {
+        let Outcome::DeadLetter(DeadLetter {
+            hospital: Some(id), ..
+        }) = outcome
+        else {
+            if let Outcome::Scored { prediction, .. } = outcome
+                && let Some(hospital) = self.hospitals.get_mut(&prediction.hospital)
+            {
+                hospital.consecutive_failures = 0;
+            }
+            return;
+        };
+        let Some(hospital) = self.hospitals.get_mut(id) else {
+            return;
+        };
+        let Some(role) = hospital.failed_role.take() else {
+            hospital.consecutive_failures = 0;
+            return;
+        };
+        hospital.consecutive_failures += 1;
+        if self.quarantine_after > 0 && hospital.consecutive_failures == self.quarantine_after {
+            let sha256 = hospital.components().info(role).sha256.clone();
+            let reason = match outcome {
+                Outcome::DeadLetter(dead) => dead.reason.clone(),
+                Outcome::Scored { .. } => String::new(),
+            };
+            self.quarantine_requests.push(QuarantineRequest {
+                hospital: id.clone(),
+                role,
+                sha256,
+                reason: format!(
+                    "failed on {} records in a row; last: {reason}",
+                    self.quarantine_after
+                ),
+            });
         }
     }
 
@@ -307,16 +393,22 @@ fn parse(hospital: &mut Hospital, record: &InputRecord, id: &str) -> Result<Read
             reason: describe_input_error(&error),
             hospital: Some(id.to_string()),
         }),
-        Err(trap) => Err(component_failure(trap, id)),
+        Err(trap) => Err(component_failure(hospital, trap)),
     }
 }
 
-fn component_failure(error: RuntimeError, hospital: &str) -> DeadLetter {
-    tracing::warn!(hospital, %error, "component failed on a record");
+fn component_failure(hospital: &mut Hospital, error: RuntimeError) -> DeadLetter {
+    tracing::warn!(hospital = %hospital.config.id, %error, "component failed on a record");
+    hospital.failed_role = match &error {
+        RuntimeError::Trap { role, .. }
+        | RuntimeError::OutputTooLarge { role, .. }
+        | RuntimeError::Invalid { role, .. } => Some(*role),
+        RuntimeError::Read { .. } => None,
+    };
     DeadLetter {
         kind: DeadLetterKind::ComponentFailure,
         reason: error.to_string(),
-        hospital: Some(hospital.to_string()),
+        hospital: Some(hospital.config.id.clone()),
     }
 }
 

@@ -58,7 +58,7 @@ pub(super) fn score_reading(
     let prior = patient.alerts;
 
     let explain_all = hospital.config.scoring.explain == ExplainMode::All;
-    let mut model = run_model(hospital, context, &vitals, profile.as_ref(), explain_all)?;
+    let mut model = run_model(hospital, &vitals, profile.as_ref(), explain_all)?;
     let scale2 = profile.as_ref().and_then(|p| p.spo2_scale) == Some(Spo2Scale::Scale2);
     let mut outcome = evaluate(hospital, context, &vitals, scale2, &model, prior)?;
 
@@ -66,7 +66,7 @@ pub(super) fn score_reading(
         && !outcome.alerts.is_empty()
         && matches!(&model, ModelResult::Ran(prediction) if prediction.contributions.is_none());
     if wants_explanation {
-        model = run_model(hospital, context, &vitals, profile.as_ref(), true)?;
+        model = run_model(hospital, &vitals, profile.as_ref(), true)?;
         outcome = evaluate(hospital, context, &vitals, scale2, &model, prior)?;
     }
     state.patient(&context.key).alerts = outcome.state;
@@ -82,7 +82,6 @@ pub(super) fn score_reading(
 
 fn run_model(
     hospital: &mut Hospital,
-    context: &Context,
     vitals: &Vitals,
     profile: Option<&Profile>,
     explain: bool,
@@ -105,7 +104,7 @@ fn run_model(
         Ok(Err(error)) => Ok(ModelResult::Skipped(format!(
             "the model could not run: {error:?}"
         ))),
-        Err(trap) => Err(component_failure(trap, &context.key.0)),
+        Err(trap) => Err(component_failure(hospital, trap)),
     }
 }
 
@@ -156,12 +155,18 @@ fn evaluate(
             reason: format!("alert rules rejected the reading: {error:?}"),
             hospital: Some(context.key.0.clone()),
         }),
-        Err(trap) => Err(component_failure(trap, &context.key.0)),
+        Err(trap) => Err(component_failure(hospital, trap)),
     }
 }
 
 fn thresholds(hospital: &Hospital) -> crate::runtime::bindings::alert_rules::Thresholds {
-    let config = &hospital.config.thresholds;
+    wit_thresholds(&hospital.config.thresholds)
+}
+
+/// A hospital's thresholds as the alert rules component takes them.
+pub(crate) fn wit_thresholds(
+    config: &crate::config::Thresholds,
+) -> crate::runtime::bindings::alert_rules::Thresholds {
     crate::runtime::bindings::alert_rules::Thresholds {
         model_probability: config.model_probability,
         model_urgent_probability: config.model_urgent_probability,

@@ -39,10 +39,12 @@ pub enum RuntimeError {
         source: std::io::Error,
     },
     /// The bytes are not a component of the expected world.
-    #[error("invalid {role} component {path}: {message}")]
+    #[error("invalid {role} component {path}: {stage}: {message}")]
     Invalid {
         /// The role it was loaded for.
         role: Role,
+        /// Which check failed.
+        stage: LoadStage,
         /// The file.
         path: PathBuf,
         /// What wasmtime reported.
@@ -68,8 +70,31 @@ pub enum RuntimeError {
     },
 }
 
+/// The check a component failed while loading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadStage {
+    /// The bytes are not a valid component.
+    Compile,
+    /// It imports something the host does not provide.
+    Link,
+    /// It does not export its role's interface.
+    World,
+}
+
+impl std::fmt::Display for LoadStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LoadStage::Compile => "not a valid WebAssembly component",
+            LoadStage::Link => "imports something the host does not provide",
+            LoadStage::World => "does not export the interface of its role's world",
+        })
+    }
+}
+
 /// The three component roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Raw message to canonical reading.
@@ -78,6 +103,26 @@ pub enum Role {
     Score,
     /// NEWS2, thresholds and alert fatigue controls.
     AlertRules,
+}
+
+impl Role {
+    /// Every role, in pipeline order.
+    pub const ALL: [Role; 3] = [Role::Preprocess, Role::Score, Role::AlertRules];
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "preprocess" => Ok(Role::Preprocess),
+            "score" => Ok(Role::Score),
+            "alert-rules" | "alert_rules" => Ok(Role::AlertRules),
+            other => Err(format!(
+                "unknown role {other:?}: expected preprocess, score or alert-rules"
+            )),
+        }
+    }
 }
 
 impl std::fmt::Display for Role {
@@ -188,27 +233,30 @@ impl Runtime {
         path: &Path,
         bytes: &[u8],
     ) -> Result<LoadedComponent, RuntimeError> {
-        let invalid = |message: String| RuntimeError::Invalid {
+        let invalid = |stage: LoadStage, message: String| RuntimeError::Invalid {
             role,
+            stage,
             path: path.to_path_buf(),
             message,
         };
-        let component =
-            Component::new(&self.engine, bytes).map_err(|error| invalid(format!("{error:#}")))?;
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| invalid(LoadStage::Compile, format!("{e:#}")))?;
+        let imports = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|error| invalid(format!("{error:#}")))?;
+            .map_err(|error| invalid(LoadStage::Link, format!("{error:#}")))?;
+        let wrong_world = |error: wasmtime::Error| invalid(LoadStage::World, format!("{error:#}"));
         let typed = match role {
-            Role::Preprocess => TypedPre::Preprocess(
-                PreprocessorPre::new(pre).map_err(|error| invalid(format!("{error:#}")))?,
-            ),
-            Role::Score => {
-                TypedPre::Score(ScorerPre::new(pre).map_err(|error| invalid(format!("{error:#}")))?)
+            Role::Preprocess => {
+                TypedPre::Preprocess(PreprocessorPre::new(pre).map_err(wrong_world)?)
             }
-            Role::AlertRules => TypedPre::AlertRules(
-                AlerterPre::new(pre).map_err(|error| invalid(format!("{error:#}")))?,
-            ),
+            Role::Score => TypedPre::Score(ScorerPre::new(pre).map_err(wrong_world)?),
+            Role::AlertRules => TypedPre::AlertRules(AlerterPre::new(pre).map_err(wrong_world)?),
         };
         let info = ComponentInfo {
             role,
@@ -216,10 +264,33 @@ impl Runtime {
             sha256: hex::encode(Sha256::digest(bytes)),
             size_bytes: bytes.len(),
         };
-        Ok(LoadedComponent { info, pre: typed })
+        Ok(LoadedComponent {
+            info,
+            imports,
+            pre: typed,
+        })
     }
 
-    fn new_store(&self) -> Store<GuestState> {
+    /// The sandbox limits of every call.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Names of the interfaces compiled component bytes import.
+    ///
+    /// # Errors
+    ///
+    /// When wasmtime cannot compile the bytes.
+    pub fn imports_of(&self, bytes: &[u8]) -> wasmtime::Result<Vec<String>> {
+        let component = Component::new(&self.engine, bytes)?;
+        Ok(component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect())
+    }
+
+    pub(crate) fn new_store(&self) -> Store<GuestState> {
         let mut store = Store::new(&self.engine, GuestState::new(&self.limits));
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(self.deadline_ticks());
@@ -245,6 +316,7 @@ fn start_epoch_ticker(engine: &Engine) {
         .expect("failed to spawn the epoch ticker thread");
 }
 
+#[derive(Clone)]
 enum TypedPre {
     Preprocess(PreprocessorPre<GuestState>),
     Score(ScorerPre<GuestState>),
@@ -252,9 +324,12 @@ enum TypedPre {
 }
 
 /// A compiled component, checked against its world, ready to instantiate.
+#[derive(Clone)]
 pub struct LoadedComponent {
     /// Its identity.
     pub info: ComponentInfo,
+    /// Names of the interfaces it imports, such as `wasi:cli/stdout@0.2.3`.
+    pub imports: Vec<String>,
     pre: TypedPre,
 }
 
@@ -267,6 +342,7 @@ pub struct ComponentSet {
     pub infos: [ComponentInfo; 3],
     /// Metadata the score component reported at load time.
     pub model: ModelMetadata,
+    members: [LoadedComponent; 3],
 }
 
 impl ComponentSet {
@@ -280,6 +356,7 @@ impl ComponentSet {
         runtime: &Runtime,
         components: [LoadedComponent; 3],
     ) -> Result<Arc<Self>, RuntimeError> {
+        let members = components.clone();
         let [preprocess, score, alert_rules] = components;
         let infos = [
             preprocess.info.clone(),
@@ -294,6 +371,7 @@ impl ComponentSet {
         else {
             return Err(RuntimeError::Invalid {
                 role: Role::Preprocess,
+                stage: LoadStage::World,
                 path: infos[0].path.clone(),
                 message: "components passed in the wrong role order".into(),
             });
@@ -312,7 +390,17 @@ impl ComponentSet {
             alert_rules,
             infos,
             model,
+            members,
         }))
+    }
+
+    /// The compiled component serving `role`, for assembling a set that replaces one role.
+    pub fn loaded(&self, role: Role) -> &LoadedComponent {
+        match role {
+            Role::Preprocess => &self.members[0],
+            Role::Score => &self.members[1],
+            Role::AlertRules => &self.members[2],
+        }
     }
 
     /// Identity of the component serving `role`.
@@ -337,11 +425,17 @@ pub struct Instances {
     alerter: Alerter,
 }
 
+/// A trap as one line: the trap's kind without the wasm backtrace, which names only
+/// function indices and would fill dead letters and logs.
 fn trap(role: Role, error: &wasmtime::Error) -> RuntimeError {
-    RuntimeError::Trap {
-        role,
-        message: format!("{error:#}"),
-    }
+    let message = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => {
+            "ran past its per-call CPU deadline (wasm trap: interrupt)".to_string()
+        }
+        Some(kind) => format!("wasm trap: {kind}"),
+        None => format!("{error:#}"),
+    };
+    RuntimeError::Trap { role, message }
 }
 
 impl Instances {

@@ -7,7 +7,7 @@
 //! stalls its partition.
 
 pub mod offsets;
-mod profiles;
+pub mod profiles;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,10 +139,25 @@ const DEAD_LETTER_LOG_BURST: u64 = 10;
 pub struct Worker {
     kafka: KafkaConfig,
     pipeline: Pipeline,
+    control: Option<Control>,
     producer: FutureProducer,
     stats: Arc<Stats>,
     events: Option<broadcast::Sender<Event>>,
     telemetry: Arc<Telemetry>,
+}
+
+/// The consume loop's link to the registry.
+struct Control {
+    registry: crate::registry::Registry,
+    activations: mpsc::Receiver<crate::registry::Activation>,
+}
+
+/// The next hospital version to swap in; never resolves without a registry.
+async fn next_activation(control: &mut Option<Control>) -> Option<crate::registry::Activation> {
+    match control {
+        Some(control) => control.activations.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Resolves when every output of a record is acknowledged, with the record's position
@@ -166,6 +181,7 @@ impl Worker {
         Ok(Worker {
             kafka,
             pipeline,
+            control: None,
             producer,
             stats,
             events,
@@ -179,6 +195,67 @@ impl Worker {
         self.stats = telemetry.stats.clone();
         self.telemetry = telemetry;
         self
+    }
+
+    /// Applies hospital versions from the control topic between records, and sends
+    /// quarantine requests to the registry.
+    pub fn with_control(
+        mut self,
+        registry: crate::registry::Registry,
+        activations: mpsc::Receiver<crate::registry::Activation>,
+    ) -> Self {
+        self.control = Some(Control {
+            registry,
+            activations,
+        });
+        self
+    }
+
+    /// Swaps in a hospital version between two records.
+    fn activate(&mut self, activation: crate::registry::Activation) {
+        let id = activation.hospital.config.id.clone();
+        let set = activation.hospital.components().clone();
+        self.pipeline.activate(activation.hospital);
+        self.telemetry.register_pipeline(&self.pipeline);
+        if let Some(control) = &self.control {
+            control.registry.mark_applied(&id, activation.revision);
+        }
+        tracing::info!(
+            hospital = %id,
+            revision = activation.revision,
+            preprocess = %set.info(crate::runtime::Role::Preprocess).sha256,
+            score = %set.info(crate::runtime::Role::Score).sha256,
+            alert_rules = %set.info(crate::runtime::Role::AlertRules).sha256,
+            "hospital version live"
+        );
+    }
+
+    fn send_quarantine_requests(&mut self) {
+        let requests = self.pipeline.take_quarantine_requests();
+        let Some(control) = &self.control else {
+            return;
+        };
+        for request in requests {
+            let labels = crate::telemetry::metrics::HospitalLabels {
+                hospital: request.hospital.clone(),
+            };
+            self.telemetry
+                .metrics
+                .quarantines
+                .get_or_create(&labels)
+                .inc();
+            let registry = control.registry.clone();
+            tokio::spawn(async move {
+                registry
+                    .quarantine(
+                        &request.hospital,
+                        request.role,
+                        &request.sha256,
+                        &request.reason,
+                    )
+                    .await;
+            });
+        }
     }
 
     /// Consumes until `shutdown` turns true, then drains outputs in flight and commits.
@@ -218,6 +295,7 @@ impl Worker {
                 }
                 _ = commit_tick.tick() => commit(&consumer, &mut tracker, CommitMode::Async),
                 Some(profile) = profile_rx.recv() => self.apply_profile(profile, &mut in_flight),
+                Some(activation) = next_activation(&mut self.control) => self.activate(activation),
                 message = consumer.recv(), if in_flight.len() < MAX_IN_FLIGHT => match message {
                     Ok(message) => self.handle(&message, &mut tracker, &mut in_flight),
                     Err(error) => consume_failed(&error, &mut consume_errors).await,
@@ -305,6 +383,7 @@ impl Worker {
         let _entered = span.enter();
         Stats::bump(&self.stats.messages);
         let outcome = self.pipeline.process(&record);
+        self.send_quarantine_requests();
         self.count(&record, &outcome);
         let outputs = output_records(&self.kafka, &record, &outcome);
         let partition: TopicPartition = (record.topic.clone(), record.partition);

@@ -33,19 +33,36 @@ pub enum ProfileEvent {
 pub fn spawn(
     kafka: KafkaConfig,
     events: mpsc::Sender<ProfileEvent>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let topic = kafka.patients_topic.clone();
+    spawn_reader(kafka, &topic, "profiles", events, shutdown)
+}
+
+/// Starts a reader of every partition of `topic`, from the beginning, outside the
+/// consumer group; `purpose` names its client in the broker's logs.
+///
+/// # Errors
+///
+/// A librdkafka configuration error.
+pub fn spawn_reader(
+    kafka: KafkaConfig,
+    topic: &str,
+    purpose: &str,
+    events: mpsc::Sender<ProfileEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let consumer: StreamConsumer = client_config(&kafka)
-        .set("group.id", format!("{}-profiles", kafka.group_id))
+        .set("group.id", format!("{}-{purpose}", kafka.group_id))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .create()?;
+    let topic = topic.to_string();
     Ok(tokio::spawn(async move {
-        let topic = kafka.patients_topic.clone();
         let mut remaining = match assign_all(&consumer, &topic).await {
             Ok(ends) => ends,
             Err(error) => {
-                tracing::warn!(%error, topic, "patients topic unavailable; no profiles loaded");
+                tracing::warn!(%error, topic, "topic unavailable; nothing loaded from it");
                 let _ = events.send(ProfileEvent::CaughtUp).await;
                 return;
             }
@@ -61,7 +78,7 @@ pub fn spawn(
             let record = match message {
                 Ok(message) => to_input_record(&message),
                 Err(error) => {
-                    tracing::warn!(%error, "reading the patients topic failed; retrying");
+                    tracing::warn!(%error, topic, "reading the topic failed; retrying");
                     continue;
                 }
             };

@@ -94,6 +94,8 @@ pub struct Metrics {
     pub consumer_lag: Family<PartitionLabels, Gauge>,
     /// Output delivery or write failures per sink.
     pub sink_errors: Family<SinkLabels, Counter>,
+    /// Components quarantined after repeated failures, per hospital.
+    pub quarantines: Family<HospitalLabels, Counter>,
 }
 
 fn call_histogram() -> Histogram {
@@ -115,6 +117,7 @@ impl Metrics {
             guest_failures: Family::default(),
             consumer_lag: Family::default(),
             sink_errors: Family::default(),
+            quarantines: Family::default(),
         };
         registry.register(
             "messages",
@@ -151,6 +154,11 @@ impl Metrics {
             "sink_errors",
             "Failed output deliveries or writes",
             metrics.sink_errors.clone(),
+        );
+        registry.register(
+            "quarantines",
+            "Components quarantined after failing on records in a row",
+            metrics.quarantines.clone(),
         );
         Metrics {
             registry: Arc::new(registry),
