@@ -423,7 +423,7 @@ async fn drive_simulator(
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = crate::source::stopped(&mut shutdown) => return,
             _ = tick.tick() => {}
         }
         let elapsed = (now_ms() - start_ms) as f64 * speed;

@@ -559,7 +559,7 @@ impl Registry {
                     let Some(seed) = seeds.iter().find(|s| s.id == id) else {
                         continue;
                     };
-                    self.state_from_file(seed)?
+                    crate::runtime::guest_calls(|| self.state_from_file(seed))?
                 }
             };
             for role in Role::ALL {

@@ -302,6 +302,23 @@ impl Runtime {
     }
 }
 
+/// Runs `calls` (component calls) so that a guest's blocking WASI call cannot panic the
+/// async runtime.
+///
+/// The synchronous WASI bindings run a blocking host call, such as a guest's write to
+/// stderr when it panics, with `block_on` on the ambient tokio runtime, which panics
+/// on a thread that drives async tasks. On a multi-threaded runtime this hands the
+/// thread's other tasks to another worker for the duration; elsewhere it calls
+/// directly.
+pub fn guest_calls<R>(calls: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(calls)
+        }
+        _ => calls(),
+    }
+}
+
 fn start_epoch_ticker(engine: &Engine) {
     let weak = engine.weak();
     std::thread::Builder::new()

@@ -146,6 +146,12 @@ pub struct Worker {
     telemetry: Arc<Telemetry>,
 }
 
+/// Resolves once `shutdown` is true, including when it turned true before the call:
+/// `changed()` alone would miss a stop sent while the loop was still starting.
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
 /// The consume loop's link to the registry.
 struct Control {
     registry: crate::registry::Registry,
@@ -287,7 +293,7 @@ impl Worker {
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => break,
+                _ = crate::source::stopped(&mut shutdown) => break,
                 Some(done) = in_flight.next() => {
                     if let Some((partition, offset)) = done {
                         tracker.finish(&partition, offset);
@@ -332,7 +338,7 @@ impl Worker {
     ) {
         loop {
             tokio::select! {
-                _ = shutdown.changed() => return,
+                _ = crate::source::stopped(shutdown) => return,
                 event = profile_rx.recv() => match event {
                     Some(profiles::ProfileEvent::Record(record)) => {
                         self.apply_profile(profiles::ProfileEvent::Record(record), in_flight);
@@ -356,7 +362,7 @@ impl Worker {
         let profiles::ProfileEvent::Record(record) = event else {
             return;
         };
-        match self.pipeline.apply_profile(&record) {
+        match crate::runtime::guest_calls(|| self.pipeline.apply_profile(&record)) {
             ProfileOutcome::Stored => Stats::bump(&self.stats.profiles),
             ProfileOutcome::DeadLetter(dead) => {
                 Stats::bump(&self.stats.dead_letters);
@@ -382,7 +388,7 @@ impl Worker {
         let span = tracing::debug_span!("record", topic = %record.topic, partition = record.partition, offset = record.offset);
         let _entered = span.enter();
         Stats::bump(&self.stats.messages);
-        let outcome = self.pipeline.process(&record);
+        let outcome = crate::runtime::guest_calls(|| self.pipeline.process(&record));
         self.send_quarantine_requests();
         self.count(&record, &outcome);
         let outputs = output_records(&self.kafka, &record, &outcome);

@@ -72,7 +72,7 @@ pub fn spawn_reader(
         }
         loop {
             let message = tokio::select! {
-                _ = shutdown.changed() => return,
+                _ = crate::source::stopped(&mut shutdown) => return,
                 message = consumer.recv() => message,
             };
             let record = match message {
