@@ -41,11 +41,25 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 /// How long shutdown waits for outputs still in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Builds a client config with the brokers and the pass-through librdkafka settings.
+/// Builds a client config with the brokers, the pass-through librdkafka settings and the
+/// secrets loaded by [`KafkaConfig::validate_and_load_secrets`].
+///
+/// With TLS and no CA configured, it sets `ssl.ca.location` to `probe`. librdkafka then
+/// looks for the system's CA certificates in the usual places, because the OpenSSL built
+/// into this binary would otherwise look only under its own build-time directory.
 pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &kafka.brokers);
     for (key, value) in &kafka.settings {
+        config.set(key, value);
+    }
+    let ca_configured = ["ssl.ca.location", "ssl.ca.pem"]
+        .iter()
+        .any(|key| kafka.settings.contains_key(*key));
+    if kafka.security_protocol().uses_tls() && !ca_configured {
+        config.set("ssl.ca.location", "probe");
+    }
+    for (key, value) in kafka.secrets.iter() {
         config.set(key, value);
     }
     config
