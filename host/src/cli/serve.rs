@@ -148,6 +148,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(brokers) = args.brokers {
         kafka.brokers = brokers;
     }
+    // Before the components load, so that a wrong password or CA fails within seconds.
+    crate::source::check_brokers(&kafka).await?;
     let telemetry = Arc::new(Telemetry::default());
     let pipeline = build_pipeline(&args.host, &kafka, Some(telemetry.metrics.clone()))?;
     start_influx(&file, &telemetry)?;
@@ -181,6 +183,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let cluster = match &args.brokers {
         Some(brokers) => {
             kafka.brokers = brokers.clone();
+            crate::source::check_brokers(&kafka).await?;
             None
         }
         None => {

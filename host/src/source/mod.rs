@@ -6,6 +6,7 @@
 //! prediction twice. A record that cannot be processed becomes a dead letter and never
 //! stalls its partition.
 
+mod connect;
 pub mod offsets;
 mod profiles;
 
@@ -30,6 +31,7 @@ use crate::sink::kafka::{OutputRecord, dead_letter, output_records};
 use crate::stats::Stats;
 use crate::telemetry::Telemetry;
 use crate::telemetry::metrics::{Metrics, PartitionLabels, SinkLabels};
+pub use connect::{ConnectError, check_brokers};
 use offsets::{OffsetTracker, TopicPartition};
 
 /// Records consumed but not yet fully acknowledged, beyond which the loop stops reading.
@@ -199,8 +201,12 @@ impl Worker {
     ///
     /// # Errors
     ///
-    /// A Kafka error that prevents consuming at all (bad configuration, subscription).
+    /// A Kafka error that prevents consuming at all (bad configuration, subscription), or
+    /// a [`ConnectError`] when the start-up check fails or the consumer reports a failed
+    /// authentication or TLS handshake.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<Pipeline> {
+        check_brokers(&self.kafka).await?;
+        tracing::info!(brokers = %self.kafka.brokers, "Kafka brokers returned metadata");
         let mut in_flight: FuturesUnordered<DeliveryFuture> = FuturesUnordered::new();
         let (profile_tx, mut profile_rx) = mpsc::channel(1024);
         let profile_task = profiles::spawn(self.kafka.clone(), profile_tx, shutdown.clone())?;
@@ -220,6 +226,7 @@ impl Worker {
 
         let mut tracker = OffsetTracker::default();
         let mut consume_errors = 0u64;
+        let mut fatal = None;
         let mut commit_tick = tokio::time::interval(COMMIT_INTERVAL);
         loop {
             tokio::select! {
@@ -234,14 +241,24 @@ impl Worker {
                 Some(profile) = profile_rx.recv() => self.apply_profile(profile, &mut in_flight),
                 message = consumer.recv(), if in_flight.len() < MAX_IN_FLIGHT => match message {
                     Ok(message) => self.handle(&message, &mut tracker, &mut in_flight),
-                    Err(error) => consume_failed(&error, &mut consume_errors).await,
+                    Err(error) => {
+                        fatal = connect::fatal_consume_error(&self.kafka, &error);
+                        if fatal.is_some() {
+                            tracing::error!(%error, "Kafka authentication or TLS failed; stopping");
+                            break;
+                        }
+                        consume_failed(&error, &mut consume_errors).await;
+                    }
                 },
             }
         }
         self.telemetry.set_consuming(false);
         self.drain(&consumer, &mut tracker, &mut in_flight).await;
         profile_task.abort();
-        Ok(self.pipeline)
+        match fatal {
+            Some(error) => Err(error.into()),
+            None => Ok(self.pipeline),
+        }
     }
 
     fn create_consumer(&self) -> KafkaResult<StreamConsumer<RebalanceLogger>> {
