@@ -18,7 +18,7 @@ use super::client_config;
 
 /// Maximum wait of one metadata request, so that errors reported meanwhile are seen
 /// within about this time.
-const METADATA_ATTEMPT: Duration = Duration::from_millis(500);
+const METADATA_ATTEMPT: Duration = Duration::from_millis(100);
 
 /// Failure to use the Kafka cluster, at start-up or while consuming. Messages name where
 /// the password comes from, never the password.
@@ -43,7 +43,7 @@ pub enum ConnectError {
         reason: String,
     },
     /// The TLS handshake failed, most often because the broker's certificate is not
-    /// signed by a trusted CA.
+    /// signed by a trusted CA or does not name the broker's host.
     #[error(
         "TLS handshake with the Kafka brokers at {brokers} failed: {fix} (librdkafka: {reason})"
     )]
@@ -112,14 +112,19 @@ fn tls_fix(kafka: &KafkaConfig, reason: &str) -> String {
                 is SSL or SASL_SSL only for them"
             .into();
     }
+    // OpenSSL reports an unknown CA and a host name that the certificate does not name
+    // with the same "certificate verify failed".
+    let host_hint = "and check that the certificate names the host in the broker address";
     match kafka.settings.get("ssl.ca.location") {
         Some(location) if location != "probe" => format!(
-            "the broker's certificate is not signed by a CA in ssl.ca.location {location:?}: \
-             set it to the CA file that signed the broker's certificate"
+            "the broker's certificate was not verified with the CA in ssl.ca.location \
+             {location:?}: set it to the CA file that signed the broker's certificate, \
+             {host_hint}"
         ),
-        _ => "the broker's certificate is not signed by a CA in the system's CA store: set \
-              kafka.settings.\"ssl.ca.location\" to the CA file that signed it"
-            .into(),
+        _ => format!(
+            "the broker's certificate was not verified with the system's CA store: set \
+             kafka.settings.\"ssl.ca.location\" to the CA file that signed it, {host_hint}"
+        ),
     }
 }
 
