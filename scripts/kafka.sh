@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Starts and stops a single-node Apache Kafka broker for the integration tests in
-# host/tests/kafka_real.rs. The broker runs in KRaft mode (broker and controller in one
-# JVM) on 127.0.0.1, on free ports, with its data in a temporary directory. Its jars come
-# from Maven Central through `mvn` and are cached in .cache/kafka/VERSION/.
+# host/tests/kafka_real.rs and host/tests/kafka_security.rs. The broker runs in KRaft mode
+# (broker and controller in one JVM) on 127.0.0.1, on free ports, with its data in a
+# temporary directory. Its jars come from Maven Central through `mvn` and are cached in
+# .cache/kafka/VERSION/.
 #
 #   scripts/kafka.sh start   resolve the jars if missing, start the broker, write the env file
 #   scripts/kafka.sh stop    stop the broker and delete its data
 #
-# `start` writes `export CARDIOWATCH_TEST_KAFKA_BROKERS=127.0.0.1:PORT` to
-# target/kafka.env: source it before `cargo test`. Needs Java 17 or later and Maven, which
-# it installs from Debian's packages when missing (that needs root).
+# The broker has three client listeners: PLAINTEXT, SASL_PLAINTEXT with SCRAM-SHA-256 and
+# SCRAM-SHA-512 (one test user, created when the storage is formatted), and SSL with a
+# certificate for 127.0.0.1 and localhost signed by a test CA that this script creates.
+# `start` writes their addresses, the CA file and the test user to target/kafka.env:
+# source it before `cargo test`. Needs Java 17 or later, Maven and the openssl command;
+# it installs Java and Maven from Debian's packages when missing (that needs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +23,8 @@ log4j_version=2.25.3
 slf4j_version=2.0.17
 cache_dir=.cache/kafka/$kafka_version
 env_file=target/kafka.env
+# The SCRAM user that `start` creates. Its password is random.
+scram_user=cardiowatch-test
 # Seconds to wait for the broker to accept connections after starting it.
 start_timeout_s=60
 
@@ -109,20 +115,29 @@ wait_until_ready() {
     done
 }
 
-# write_config DIR BROKER_PORT CONTROLLER_PORT: one node that is both broker and
-# controller. Internal topics have one replica because there is only one broker, and
-# consumer groups start rebalancing at once instead of after the default 3 s.
+# write_config DIR PLAINTEXT_PORT SASL_PORT SSL_PORT CONTROLLER_PORT: one node that is
+# both broker and controller. Internal topics have one replica because there is only one
+# broker, and consumer groups start rebalancing at once instead of after the default 3 s.
+# No authorizer is set, so the SCRAM user may do anything.
 write_config() {
-    local dir=$1 port=$2 controller_port=$3
+    local dir=$1 port=$2 sasl_port=$3 ssl_port=$4 controller_port=$5
+    local scram_login="org.apache.kafka.common.security.scram.ScramLoginModule required;"
     cat >"$dir/server.properties" <<PROPERTIES
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$sasl_port,SSL://127.0.0.1:$ssl_port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$sasl_port,SSL://127.0.0.1:$ssl_port
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=$scram_login
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=$scram_login
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$dir/tls/broker.p12
+ssl.keystore.password=$keystore_password
+ssl.client.auth=none
 log.dirs=$dir/data
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -134,6 +149,34 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 PROPERTIES
+}
+
+# write_certificates DIR: a test CA, a broker certificate it signs for 127.0.0.1 and
+# localhost (in a PKCS#12 keystore for the broker), and a second CA that signed nothing,
+# for tests that expect an untrusted certificate. With EC P-256 keys this took 0.08 s
+# on a 2-core machine. The certificates are valid for 7 days.
+write_certificates() {
+    local tls=$1/tls
+    mkdir -p "$tls"
+    local subject key_options=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+    for ca in ca other-ca; do
+        subject="/CN=cardiowatch test $ca"
+        openssl req -x509 "${key_options[@]}" -days 7 -subj "$subject" \
+            -keyout "$tls/$ca.key" -out "$tls/$ca.pem" 2>>"$tls/openssl.log"
+    done
+    openssl req -new "${key_options[@]}" -subj "/CN=localhost" \
+        -keyout "$tls/broker.key" -out "$tls/broker.csr" 2>>"$tls/openssl.log"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$tls/broker.ext"
+    openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+        -CAcreateserial -days 7 -extfile "$tls/broker.ext" -out "$tls/broker.pem" \
+        2>>"$tls/openssl.log"
+    openssl pkcs12 -export -in "$tls/broker.pem" -inkey "$tls/broker.key" -name broker \
+        -passout "pass:$keystore_password" -out "$tls/broker.p12" 2>>"$tls/openssl.log"
+}
+
+# Prints 24 random hexadecimal characters, for the test-only passwords.
+random_password() {
+    head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'
 }
 
 install_packages() {
@@ -165,23 +208,37 @@ start_broker() {
     install_packages
     resolve_jars
     stop_broker
-    local dir port controller_port classpath cluster_id java_options
+    local dir port sasl_port ssl_port controller_port classpath cluster_id java_options
+    local keystore_password scram_password
     dir=$(mktemp -d "${TMPDIR:-/tmp}/cardiowatch-kafka.XXXXXX")
     mkdir -p "$(dirname "$env_file")"
     # Written first, so that `stop` finds the directory even if a start below fails.
     echo "export CARDIOWATCH_TEST_KAFKA_DIR=$dir" >"$env_file"
     port=$(free_port)
+    sasl_port=$(free_port)
+    ssl_port=$(free_port)
     controller_port=$(free_port)
-    write_config "$dir" "$port" "$controller_port"
+    # Test-only secrets of a throwaway broker, new on every start.
+    keystore_password=$(random_password)
+    scram_password=$(random_password)
+    write_certificates "$dir" || {
+        echo "creating the test certificates in $dir/tls failed:" >&2
+        cat "$dir/tls/openssl.log" >&2
+        return 1
+    }
+    write_config "$dir" "$port" "$sasl_port" "$ssl_port" "$controller_port"
     write_log_config
 
     classpath="$(realpath "$cache_dir")/libs/*"
     java_options=(-Xms256m -Xmx512m -Djava.awt.headless=true
         -Dlog4j2.configurationFile="$(realpath "$cache_dir")/log4j2.properties")
     # A KRaft node needs its storage formatted with a cluster id before its first start.
+    # SCRAM credentials written at format time exist before any listener opens.
     cluster_id=$(random_cluster_id)
     java "${java_options[@]}" -cp "$classpath" kafka.tools.StorageTool format \
         --config "$dir/server.properties" --cluster-id "$cluster_id" \
+        --add-scram "SCRAM-SHA-256=[name=$scram_user,password=$scram_password]" \
+        --add-scram "SCRAM-SHA-512=[name=$scram_user,password=$scram_password]" \
         >"$dir/format.log" 2>&1 || {
         echo "formatting the Kafka storage in $dir/data failed:" >&2
         cat "$dir/format.log" >&2
@@ -192,8 +249,18 @@ start_broker() {
         </dev/null >>"$dir/kafka.log" 2>&1 &
     echo $! >"$dir/kafka.pid"
     wait_until_ready "$port" "$!" "$dir/kafka.log"
-    echo "export CARDIOWATCH_TEST_KAFKA_BROKERS=127.0.0.1:$port" >>"$env_file"
-    echo "Kafka $kafka_version on 127.0.0.1:$port; data and log in $dir" >&2
+    cat >>"$env_file" <<ENV
+export CARDIOWATCH_TEST_KAFKA_BROKERS=127.0.0.1:$port
+export CARDIOWATCH_TEST_KAFKA_SASL_BROKERS=127.0.0.1:$sasl_port
+export CARDIOWATCH_TEST_KAFKA_SSL_BROKERS=127.0.0.1:$ssl_port
+export CARDIOWATCH_TEST_KAFKA_CA=$dir/tls/ca.pem
+export CARDIOWATCH_TEST_KAFKA_OTHER_CA=$dir/tls/other-ca.pem
+# Test-only SCRAM credentials of this throwaway broker, made at random on every start.
+export CARDIOWATCH_TEST_KAFKA_USER=$scram_user
+export CARDIOWATCH_TEST_KAFKA_PASSWORD=$scram_password
+ENV
+    echo "Kafka $kafka_version on 127.0.0.1: PLAINTEXT $port, SASL_PLAINTEXT $sasl_port," \
+        "SSL $ssl_port; data and log in $dir" >&2
     echo "variables written to $env_file" >&2
 }
 
@@ -239,7 +306,7 @@ case "$command" in
     start) start_broker ;;
     stop) stop_broker ;;
     *)
-        sed -n '7,8p' "$0" >&2
+        sed -n '8,9p' "$0" >&2
         exit 2
         ;;
 esac

@@ -111,7 +111,12 @@ fn load_host_file(path: Option<&PathBuf>) -> anyhow::Result<HostFile> {
     };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read config {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
+    let mut file: HostFile =
+        toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
+    file.kafka
+        .validate_and_load_secrets()
+        .map_err(|message| anyhow::anyhow!("invalid config {}: {message}", path.display()))?;
+    Ok(file)
 }
 
 /// Reads the `[kafka]` table of `--config`, or the defaults.

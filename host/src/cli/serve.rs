@@ -208,6 +208,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(brokers) = args.brokers {
         kafka.brokers = brokers;
     }
+    // Before the components load, so that a wrong password or CA fails within seconds.
+    crate::source::check_brokers(&kafka).await?;
     let telemetry = Arc::new(Telemetry::default());
     let (shutdown_tx, shutdown) = watch::channel(false);
     let hospitals = start_registry(
@@ -243,6 +245,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let cluster = match &args.brokers {
         Some(brokers) => {
             kafka.brokers = brokers.clone();
+            crate::source::check_brokers(&kafka).await?;
             None
         }
         None => {

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod kafka;
+
+pub use kafka::{KafkaConfig, Secrets, SecurityProtocol};
+
 /// Why configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -300,71 +304,6 @@ pub fn load_hospitals(dir: &Path) -> Result<Vec<HospitalConfig>, ConfigError> {
         .iter()
         .map(|path| HospitalConfig::load(path))
         .collect()
-}
-
-/// Kafka topics and client settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaConfig {
-    /// Bootstrap servers, comma separated. Default `127.0.0.1:9092`.
-    #[serde(default = "default_brokers")]
-    pub brokers: String,
-    /// Consumer group id shared by every host instance. Default `cardiowatch`.
-    #[serde(default = "default_group_id")]
-    pub group_id: String,
-    /// Topics carrying vitals. Default `vitals` and the legacy `heart_data`.
-    #[serde(default = "default_vitals_topics")]
-    pub vitals_topics: Vec<String>,
-    /// Compacted topic of patient profiles keyed by patient id. Default `patients`.
-    #[serde(default = "default_patients_topic")]
-    pub patients_topic: String,
-    /// Output topic for predictions. Default `predictions`.
-    #[serde(default = "default_predictions_topic")]
-    pub predictions_topic: String,
-    /// Output topic for alerts. Default `alerts`.
-    #[serde(default = "default_alerts_topic")]
-    pub alerts_topic: String,
-    /// Output topic for records that could not be processed. Default `dead-letters`.
-    #[serde(default = "default_dead_letter_topic")]
-    pub dead_letter_topic: String,
-    /// Hospital for records without a `hospital-id` header, per topic. Default maps
-    /// `heart_data` to `legacy`.
-    #[serde(default = "default_topic_hospitals")]
-    pub topic_hospitals: BTreeMap<String, String>,
-    /// librdkafka settings passed through to every client, e.g. `security.protocol`.
-    #[serde(default)]
-    pub settings: BTreeMap<String, String>,
-}
-
-fn default_brokers() -> String {
-    "127.0.0.1:9092".into()
-}
-fn default_group_id() -> String {
-    "cardiowatch".into()
-}
-fn default_vitals_topics() -> Vec<String> {
-    vec!["vitals".into(), "heart_data".into()]
-}
-fn default_patients_topic() -> String {
-    "patients".into()
-}
-fn default_predictions_topic() -> String {
-    "predictions".into()
-}
-fn default_alerts_topic() -> String {
-    "alerts".into()
-}
-fn default_dead_letter_topic() -> String {
-    "dead-letters".into()
-}
-fn default_topic_hospitals() -> BTreeMap<String, String> {
-    BTreeMap::from([("heart_data".to_string(), "legacy".to_string())])
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        toml::from_str("").expect("every Kafka setting has a default")
-    }
 }
 
 #[cfg(test)]

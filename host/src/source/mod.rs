@@ -6,6 +6,7 @@
 //! prediction twice. A record that cannot be processed becomes a dead letter and never
 //! stalls its partition.
 
+mod connect;
 pub mod offsets;
 pub mod profiles;
 
@@ -30,6 +31,7 @@ use crate::sink::kafka::{OutputRecord, dead_letter, output_records};
 use crate::stats::Stats;
 use crate::telemetry::Telemetry;
 use crate::telemetry::metrics::{Metrics, PartitionLabels, SinkLabels};
+pub use connect::{ConnectError, check_brokers};
 use offsets::{OffsetTracker, TopicPartition};
 
 /// Records consumed but not yet fully acknowledged, beyond which the loop stops reading.
@@ -41,11 +43,25 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 /// How long shutdown waits for outputs still in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Builds a client config with the brokers and the pass-through librdkafka settings.
+/// Builds a client config with the brokers, the pass-through librdkafka settings and the
+/// secrets loaded by [`KafkaConfig::validate_and_load_secrets`].
+///
+/// With TLS and no CA configured, it sets `ssl.ca.location` to `probe`. librdkafka then
+/// looks for the system's CA certificates in the usual places, because the OpenSSL built
+/// into this binary would otherwise look only under its own build-time directory.
 pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &kafka.brokers);
     for (key, value) in &kafka.settings {
+        config.set(key, value);
+    }
+    let ca_configured = ["ssl.ca.location", "ssl.ca.pem"]
+        .iter()
+        .any(|key| kafka.settings.contains_key(*key));
+    if kafka.security_protocol().uses_tls() && !ca_configured {
+        config.set("ssl.ca.location", "probe");
+    }
+    for (key, value) in kafka.secrets.iter() {
         config.set(key, value);
     }
     config
@@ -268,8 +284,12 @@ impl Worker {
     ///
     /// # Errors
     ///
-    /// A Kafka error that prevents consuming at all (bad configuration, subscription).
+    /// A Kafka error that prevents consuming at all (bad configuration, subscription), or
+    /// a [`ConnectError`] when the start-up check fails or the consumer reports a failed
+    /// authentication or TLS handshake.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<Pipeline> {
+        check_brokers(&self.kafka).await?;
+        tracing::info!(brokers = %self.kafka.brokers, "Kafka brokers returned metadata");
         let mut in_flight: FuturesUnordered<DeliveryFuture> = FuturesUnordered::new();
         let (profile_tx, mut profile_rx) = mpsc::channel(1024);
         let profile_task = profiles::spawn(self.kafka.clone(), profile_tx, shutdown.clone())?;
@@ -289,6 +309,7 @@ impl Worker {
 
         let mut tracker = OffsetTracker::default();
         let mut consume_errors = 0u64;
+        let mut fatal = None;
         let mut commit_tick = tokio::time::interval(COMMIT_INTERVAL);
         loop {
             tokio::select! {
@@ -304,14 +325,24 @@ impl Worker {
                 Some(activation) = next_activation(&mut self.control) => self.activate(activation),
                 message = consumer.recv(), if in_flight.len() < MAX_IN_FLIGHT => match message {
                     Ok(message) => self.handle(&message, &mut tracker, &mut in_flight),
-                    Err(error) => consume_failed(&error, &mut consume_errors).await,
+                    Err(error) => {
+                        fatal = connect::fatal_consume_error(&self.kafka, &error);
+                        if fatal.is_some() {
+                            tracing::error!(%error, "Kafka authentication or TLS failed; stopping");
+                            break;
+                        }
+                        consume_failed(&error, &mut consume_errors).await;
+                    }
                 },
             }
         }
         self.telemetry.set_consuming(false);
         self.drain(&consumer, &mut tracker, &mut in_flight).await;
         profile_task.abort();
-        Ok(self.pipeline)
+        match fatal {
+            Some(error) => Err(error.into()),
+            None => Ok(self.pipeline),
+        }
     }
 
     fn create_consumer(&self) -> KafkaResult<StreamConsumer<RebalanceLogger>> {
