@@ -92,7 +92,7 @@ fn json_response(status: u16, body: &impl serde::Serialize) -> Response {
             .header("content-type", "application/json")
             .body(bytes)
             .build(),
-        // NOTE: unreachable with the types above, which hold no maps with non-string keys.
+        // Unreachable with the types above, which hold no maps with non-string keys.
         Err(error) => Response::builder()
             .status(500)
             .header("content-type", "text/plain")

@@ -54,8 +54,8 @@ pub struct ScoreResponse {
     pub model: ModelJson,
     /// NEWS2 of the vitals.
     pub news2: News2Json,
-    /// The vitals scored.
-    pub vitals: Vitals,
+    /// The vitals scored, without the ones the message lacks.
+    pub vitals: serde_json::Map<String, serde_json::Value>,
     /// Alerts this reading raises for a patient with no earlier alerts.
     pub alerts: Vec<Alert>,
 }
@@ -157,7 +157,7 @@ pub fn score_message(
         event_time_ms: reading.event_time_ms,
         model: model_json(model, prediction),
         news2: news2_json(&alerts.news2),
-        vitals: reading.vitals,
+        vitals: present_vitals(&reading.vitals),
         alerts: alerts.alerts,
     })
 }
@@ -196,6 +196,18 @@ fn model_json(model: &BakedModel, prediction: Option<baked::Prediction>) -> Mode
         json.bias = prediction.bias;
     }
     json
+}
+
+/// Returns the vitals as a JSON object without null fields, as the host writes them.
+fn present_vitals(vitals: &Vitals) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(vitals) {
+        Ok(serde_json::Value::Object(mut fields)) => {
+            fields.retain(|_, value| !value.is_null());
+            fields
+        }
+        // Unreachable, because `Vitals` is a struct of numbers, booleans and enums.
+        _ => serde_json::Map::new(),
+    }
 }
 
 fn news2_json(news2: &alerting::News2) -> News2Json {
