@@ -186,7 +186,17 @@ impl HttpComponent {
         });
         let deadline = Duration::from_millis(self.limits.max_request_ms);
         match tokio::time::timeout(deadline, receiver).await {
-            Ok(Ok(Ok(response))) => Ok(response),
+            Ok(Ok(Ok(response))) => {
+                // The component may still be writing the body, so its failure can only be
+                // logged, not answered.
+                tokio::spawn(async move {
+                    if let Ok(Err(error)) = task.await {
+                        let error = format!("{error:#}");
+                        tracing::warn!(error, "HTTP component failed after its response headers");
+                    }
+                });
+                Ok(response)
+            }
             Ok(Ok(Err(code))) => Err(Failure::internal(format!(
                 "the component responded with error code {code:?}"
             ))),
