@@ -5,11 +5,8 @@
 //! and, on request, exact TreeSHAP contributions. A model is a component: rebuilding with
 //! another `CARDIOWATCH_MODEL_MANIFEST` makes another component with its own sha256.
 
-use std::sync::OnceLock;
-
 use cardiowatch_core::types as core;
-use cardiowatch_core::xgb::features::FeatureSource;
-use cardiowatch_core::xgb::{Forest, Node, TreeSpan, forest::sigmoid, shap};
+use cardiowatch_core::xgb::baked;
 
 wit_bindgen::generate!({ world: "scorer", path: "../../wit" });
 
@@ -20,118 +17,87 @@ use exports::cardiowatch::pipeline::score::{
 
 #[allow(dead_code, clippy::all)]
 mod model {
-    use super::{Node, TreeSpan};
     include!(concat!(env!("OUT_DIR"), "/model.rs"));
 }
 
-static FOREST: Forest<'static> = Forest {
-    nodes: &model::NODES,
-    trees: &model::TREES,
-    num_features: model::NUM_FEATURES,
-    base_margin: model::BASE_MARGIN,
-};
-
-/// Feature sources parsed once; the build script has already validated every path.
-fn sources() -> &'static [FeatureSource] {
-    static SOURCES: OnceLock<Vec<FeatureSource>> = OnceLock::new();
-    SOURCES.get_or_init(|| {
-        model::FEATURES
-            .iter()
-            .map(|(_, source, _, _)| FeatureSource::parse(source).expect("validated at build"))
-            .collect()
-    })
-}
+use model::MODEL;
 
 struct Component;
 
 impl Guest for Component {
     fn metadata() -> ModelMetadata {
+        let info = &MODEL.info;
         ModelMetadata {
-            name: model::NAME.into(),
-            version: model::VERSION.into(),
-            objective: model::OBJECTIVE.into(),
-            features: model::FEATURES
+            name: info.name.into(),
+            version: info.version.into(),
+            objective: info.objective.into(),
+            features: info
+                .features
                 .iter()
-                .map(|(name, source, unit, _)| FeatureInfo {
-                    name: (*name).into(),
-                    source: (*source).into(),
-                    unit: (*unit).into(),
+                .map(|feature| FeatureInfo {
+                    name: feature.name.into(),
+                    source: feature.source.into(),
+                    unit: feature.unit.into(),
                 })
                 .collect(),
-            metrics: model::METRICS
+            metrics: info
+                .metrics
                 .iter()
                 .map(|(name, value)| Metric {
                     name: (*name).into(),
                     value: *value,
                 })
                 .collect(),
-            model_sha256: model::MODEL_SHA256.into(),
-            num_trees: model::TREES.len() as u32,
-            base_score: f64::from(model::BASE_SCORE),
+            model_sha256: info.model_sha256.into(),
+            num_trees: MODEL.forest.trees.len() as u32,
+            base_score: f64::from(info.base_score),
         }
     }
 
     fn score(input: ScoreInput, explain: bool) -> Result<Prediction, ScoreError> {
         let vitals = vitals_from_wit(&input.vitals);
         let profile = profile_from_wit(&input.profile);
-        let mut row = Vec::with_capacity(sources().len());
-        for (source, (name, _, _, required)) in sources().iter().zip(model::FEATURES.iter()) {
-            let value = source.extract(&vitals, &profile);
-            if value.is_none() && *required {
-                return Err(ScoreError::MissingFeature(format!(
-                    "missing required feature {name} (from {source:?}): send it in the reading or the profile"
-                )));
-            }
-            row.push(value);
-        }
-        Ok(predict(&row, explain))
+        MODEL
+            .score(&vitals, &profile, explain)
+            .map(prediction_to_wit)
+            .map_err(score_error_to_wit)
     }
 
     fn predict_features(
         features: Vec<Option<f64>>,
         explain: bool,
     ) -> Result<Prediction, ScoreError> {
-        if features.len() != model::FEATURES.len() {
-            return Err(ScoreError::WrongFeatureCount(format!(
-                "got {} features, the model takes {} in the order of its metadata",
-                features.len(),
-                model::FEATURES.len()
-            )));
-        }
-        Ok(predict(&features, explain))
+        MODEL
+            .predict_features(&features, explain)
+            .map(prediction_to_wit)
+            .map_err(score_error_to_wit)
     }
 }
 
-/// Scores one row; values are cast to `f32` first, as XGBoost does with its input.
-fn predict(values: &[Option<f64>], explain: bool) -> Prediction {
-    let row: Vec<f32> = values
-        .iter()
-        .map(|value| value.map_or(f32::NAN, |v| v as f32))
-        .collect();
-    let margin = FOREST.predict_margin(&row);
-    let mut prediction = Prediction {
-        probability: f64::from(sigmoid(margin)),
-        margin: f64::from(margin),
-        features: values.to_vec(),
-        contributions: None,
-        bias: None,
-    };
-    if explain {
-        let phi = shap::contributions(&FOREST, &row);
-        let contributions = model::FEATURES
-            .iter()
-            .zip(values)
-            .zip(&phi)
-            .map(|(((name, _, _, _), value), share)| Contribution {
-                feature: (*name).into(),
-                value: *value,
-                contribution: f64::from(*share),
-            })
-            .collect();
-        prediction.contributions = Some(contributions);
-        prediction.bias = phi.last().map(|bias| f64::from(*bias));
+fn prediction_to_wit(prediction: baked::Prediction) -> Prediction {
+    Prediction {
+        probability: prediction.probability,
+        margin: prediction.margin,
+        features: prediction.features,
+        contributions: prediction.contributions.map(|items| {
+            items
+                .into_iter()
+                .map(|item| Contribution {
+                    feature: item.feature,
+                    value: item.value,
+                    contribution: item.contribution,
+                })
+                .collect()
+        }),
+        bias: prediction.bias,
     }
-    prediction
+}
+
+fn score_error_to_wit(error: baked::ScoreError) -> ScoreError {
+    match error {
+        baked::ScoreError::MissingFeature(text) => ScoreError::MissingFeature(text),
+        baked::ScoreError::WrongFeatureCount(text) => ScoreError::WrongFeatureCount(text),
+    }
 }
 
 fn vitals_from_wit(vitals: &Vitals) -> core::Vitals {

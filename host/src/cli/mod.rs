@@ -4,6 +4,7 @@ mod control;
 mod model;
 mod score;
 mod serve;
+mod serve_http;
 mod simulate;
 
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Score one message offline and print the prediction and alerts.
     Score(score::ScoreArgs),
+    /// Serve an HTTP component (WASI 0.2), such as the Spin scoring component, on 127.0.0.1.
+    ServeHttp(serve_http::ServeHttpArgs),
     /// Inspect, run or package score components.
     #[command(subcommand)]
     Model(model::ModelCommand),
@@ -76,6 +79,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => serve::run(args).await,
         Command::Simulate(args) => simulate::run(args).await,
         Command::Score(args) => score::run(args),
+        Command::ServeHttp(args) => serve_http::run(args).await,
         Command::Model(command) => model::run(command),
         Command::Deploy(args) => control::deploy(args).await,
         Command::Rollback(args) => control::rollback(args).await,

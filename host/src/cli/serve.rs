@@ -381,7 +381,7 @@ pub fn now_ms() -> i64 {
 
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM, the signal orchestrators send to stop a
 /// process, so that both drain outputs in flight and commit before exiting.
-async fn stop_requested() {
+pub(super) async fn stop_requested() {
     let mut terminate =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {

@@ -5,6 +5,8 @@
 //! with them, and the rules are re-evaluated from the same prior state so that the
 //! alerts carry their top contributions. Both calls are pure, so the repeat is exact.
 
+use cardiowatch_core::xgb::baked::check_features_present;
+
 use crate::config::ExplainMode;
 use crate::runtime::bindings::alert_rules::{AlertInput, AlertOutcome, AlertState, ModelOutput};
 use crate::runtime::bindings::score::{Prediction, ScoreInput};
@@ -110,19 +112,10 @@ fn run_model(
 
 /// Keeps a prediction only when enough of its features were present.
 fn enough_features(prediction: Prediction, min_share: f64) -> ModelResult {
-    let total = prediction.features.len();
-    let present = prediction
-        .features
-        .iter()
-        .filter(|value| value.is_some())
-        .count();
-    if total > 0 && (present as f64) < min_share * total as f64 {
-        return ModelResult::Skipped(format!(
-            "only {present} of {total} model features present, below the hospital's \
-             min_features_present {min_share}: send the missing profile fields or vitals"
-        ));
+    match check_features_present(&prediction.features, min_share) {
+        Ok(()) => ModelResult::Ran(prediction),
+        Err(reason) => ModelResult::Skipped(reason),
     }
-    ModelResult::Ran(prediction)
 }
 
 fn evaluate(

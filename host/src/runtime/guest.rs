@@ -26,30 +26,44 @@ pub struct GuestState {
 
 impl GuestState {
     pub(super) fn new(limits: &Limits) -> Self {
-        let stdout = MemoryOutputPipe::new(limits.max_log_bytes);
-        let stderr = MemoryOutputPipe::new(limits.max_log_bytes);
-        let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .wall_clock(FrozenClock)
-            .monotonic_clock(FrozenClock)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(limits.max_memory_bytes)
-            .instances(16)
-            .trap_on_grow_failure(true)
-            .build();
+        let (wasi, stdout, stderr) = sandboxed_wasi(limits.max_log_bytes);
         GuestState {
             wasi,
             table: ResourceTable::new(),
-            limits,
+            limits: store_limits(limits.max_memory_bytes),
             stdout,
             stderr,
         }
     }
+}
+
+/// Builds a WASI context that grants nothing: no directories, sockets, environment or
+/// arguments, frozen clocks, and stdout and stderr each captured into a pipe that keeps
+/// `max_log_bytes`. Returns the context with the stdout and stderr pipes.
+pub(super) fn sandboxed_wasi(
+    max_log_bytes: usize,
+) -> (WasiCtx, MemoryOutputPipe, MemoryOutputPipe) {
+    let stdout = MemoryOutputPipe::new(max_log_bytes);
+    let stderr = MemoryOutputPipe::new(max_log_bytes);
+    let wasi = WasiCtx::builder()
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .wall_clock(FrozenClock)
+        .monotonic_clock(FrozenClock)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build();
+    (wasi, stdout, stderr)
+}
+
+/// Limits of one store: linear memory up to `max_memory_bytes`, and a failed growth traps.
+pub(super) fn store_limits(max_memory_bytes: usize) -> StoreLimits {
+    StoreLimitsBuilder::new()
+        .memory_size(max_memory_bytes)
+        .instances(16)
+        .trap_on_grow_failure(true)
+        .build()
 }
 
 impl WasiView for GuestState {

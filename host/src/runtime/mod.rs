@@ -7,6 +7,7 @@
 
 pub mod bindings;
 mod guest;
+pub mod http;
 mod output_size;
 
 use std::path::{Path, PathBuf};

@@ -5,6 +5,7 @@
 //! rounding. Only numeric splits and the `binary:logistic` objective are supported;
 //! [`json::parse_model`] rejects anything else with an error that names it.
 
+pub mod baked;
 pub mod features;
 pub mod forest;
 pub mod json;
