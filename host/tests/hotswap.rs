@@ -39,6 +39,7 @@ fn cluster() -> EmbeddedCluster {
         kafka.predictions_topic,
         kafka.alerts_topic,
         kafka.dead_letter_topic,
+        kafka.shadow_topic,
     ]);
     let cluster = EmbeddedCluster::start(1, &topics, PARTITIONS).unwrap();
     cluster.create_topic(CONTROL_TOPIC, 1).unwrap();
@@ -563,6 +564,12 @@ async fn versions_survive_a_restart_and_reach_a_second_instance() {
     }
     let revision = a.registry.state("st-marys").unwrap().revision;
     assert_eq!(revision, 4, "seed, deploy, thresholds, rollback");
+    // A second rollback has nowhere further back to go; it must not return to UCI.
+    let again = client
+        .post(b.url("/api/hospitals/st-marys/rollback"))
+        .body(r#"{"role": "score"}"#);
+    let (status, body) = call(again, OPERATOR).await;
+    assert_eq!(status, 409, "{body}");
     a.stop().await;
     b.stop().await;
 
@@ -681,5 +688,94 @@ async fn a_component_failing_on_live_records_is_quarantined() {
         .count();
     assert_eq!(outputs.len(), 6, "one outcome per record");
     assert!(dead >= 3, "the failing records are dead letters ({dead})");
+    host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_candidate_is_compared_on_live_traffic_then_promoted() {
+    let cluster = cluster();
+    let brokers = cluster.bootstrap_servers().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::start(&brokers, dir.path(), common::hospital_configs()).await;
+    let active = host.registry.state("st-marys").unwrap().active.score;
+    let candidate = read_component("score-uci.wasm");
+    let candidate_sha = sha256(&candidate);
+    let url = host.url("/api/hospitals/st-marys/shadow");
+    let client = reqwest::Client::new();
+    let (status, body) = call(client.post(&url).body(candidate), OPERATOR).await;
+    assert_eq!(status, 200, "{body}");
+
+    const READINGS: usize = 40;
+    let producer = producer(&brokers);
+    for index in 0..READINGS {
+        let (key, payload, headers) = reading(index, "st-marys");
+        producer
+            .send(
+                BaseRecord::to("vitals")
+                    .key(&key)
+                    .payload(&payload)
+                    .headers(headers),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let (code, status) = call(client.get(&url), OPERATOR).await;
+        assert_eq!(code, 200, "{status}");
+        if status["stats"]["compared"].as_u64() == Some(READINGS as u64) {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "shadow statistics incomplete: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status["shadow"]["sha256"], candidate_sha.as_str());
+    assert_eq!(status["stats"]["sha256"], candidate_sha.as_str());
+
+    // Live predictions stay on the active version; the shadow topic has one record per
+    // reading, naming both versions.
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "shadow-reader")
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for topic in ["predictions", "predictions-shadow"] {
+        for partition in 0..PARTITIONS {
+            list.add_partition_offset(topic, partition, Offset::Beginning)
+                .unwrap();
+        }
+    }
+    consumer.assign(&list).unwrap();
+    let (mut live, mut shadow) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (live < READINGS || shadow < READINGS) && Instant::now() < deadline {
+        let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let body: Value = serde_json::from_slice(message.payload().unwrap()).unwrap();
+        if message.topic() == "predictions" {
+            assert_eq!(body["components"]["score"]["sha256"], active.as_str());
+            live += 1;
+        } else {
+            assert_eq!(body["shadow_score_sha256"], candidate_sha.as_str());
+            assert_eq!(body["live_score_sha256"], active.as_str());
+            shadow += 1;
+        }
+    }
+    assert_eq!((live, shadow), (READINGS, READINGS));
+
+    let promote = client.post(host.url("/api/hospitals/st-marys/shadow/promote"));
+    let (code, report) = call(promote, ST_MARYS).await;
+    assert_eq!(code, 200, "{report}");
+    let state = host.registry.state("st-marys").unwrap();
+    assert_eq!(state.active.score, candidate_sha);
+    assert!(state.shadow.is_none());
+    assert_eq!(state.history.last().unwrap().action, Action::Promote);
+    let (code, _) = call(client.delete(&url), OPERATOR).await;
+    assert_eq!(code, 409, "no candidate runs after the promotion");
     host.stop().await;
 }

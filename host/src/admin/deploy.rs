@@ -34,6 +34,17 @@ pub(super) fn routes(max_upload_bytes: usize) -> axum::Router<AppState> {
         .route("/api/hospitals/{hospital}/rollback", post(rollback))
         .route("/api/hospitals/{hospital}/thresholds", put(thresholds))
         .route("/api/hospitals/{hospital}/samples", put(samples))
+        .route(
+            "/api/hospitals/{hospital}/shadow",
+            get(shadow_status)
+                .post(shadow_start)
+                .delete(shadow_stop)
+                .layer(DefaultBodyLimit::max(max_upload_bytes)),
+        )
+        .route(
+            "/api/hospitals/{hospital}/shadow/promote",
+            post(shadow_promote),
+        )
         .route("/api/components/{sha256}", get(component))
 }
 
@@ -306,4 +317,98 @@ async fn component(
         Ok(bytes) => ([(header::CONTENT_TYPE, "application/wasm")], bytes).into_response(),
         Err(response) => response,
     }
+}
+
+/// The shadow candidate and how it compares with the active version on this instance.
+async fn shadow_status(
+    State(app): State<AppState>,
+    Path(hospital): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    let result = (|| {
+        let caller = caller(&app, &headers, &query)?;
+        caller.may_act_on(&hospital)?;
+        let registry = registry(&app)?;
+        let state = registry
+            .state(&hospital)
+            .ok_or_else(|| change_error(ChangeError::UnknownHospital(hospital.clone())))?;
+        Ok(serde_json::json!({
+            "hospital": hospital,
+            "active_score_sha256": state.active.score,
+            "shadow": state.shadow,
+            "stats": registry.shadow_stats(&hospital),
+            "stats_scope": "this host instance, since the candidate started here",
+        }))
+    })();
+    match result {
+        Ok(body) => Json(body).into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn shadow_start(
+    State(app): State<AppState>,
+    Path(hospital): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<DeployQuery>,
+    body: Bytes,
+) -> Response {
+    let tokens = TokenQuery { token: query.token };
+    let prepared = (|| {
+        let caller = caller(&app, &headers, &tokens)?;
+        caller.may_act_on(&hospital)?;
+        Ok((caller, registry(&app)?.clone()))
+    })();
+    let (caller, registry) = match prepared {
+        Ok(prepared) => prepared,
+        Err(response) => return response,
+    };
+    match registry
+        .start_shadow(&caller.name, &hospital, body.to_vec(), query.label)
+        .await
+    {
+        Ok(report) => Json(report).into_response(),
+        Err(failure) => change_error(failure),
+    }
+}
+
+async fn end_shadow(
+    app: AppState,
+    hospital: String,
+    headers: HeaderMap,
+    query: TokenQuery,
+    promote: bool,
+) -> Response {
+    let prepared = (|| {
+        let caller = caller(&app, &headers, &query)?;
+        caller.may_act_on(&hospital)?;
+        Ok((caller, registry(&app)?.clone()))
+    })();
+    let (caller, registry) = match prepared {
+        Ok(prepared) => prepared,
+        Err(response) => return response,
+    };
+    match registry.end_shadow(&caller.name, &hospital, promote).await {
+        Ok(report) => Json(report).into_response(),
+        Err(failure) => change_error(failure),
+    }
+}
+
+async fn shadow_stop(
+    State(app): State<AppState>,
+    Path(hospital): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    end_shadow(app, hospital, headers, query, false).await
+}
+
+async fn shadow_promote(
+    State(app): State<AppState>,
+    Path(hospital): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    end_shadow(app, hospital, headers, query, true).await
 }

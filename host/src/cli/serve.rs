@@ -129,9 +129,12 @@ async fn start_registry(
     } else {
         Vec::new()
     };
+    let mut config = file.registry.clone();
+    if let Some(dir) = &args.state_dir {
+        config.dir = dir.clone();
+    }
     let (registry, hospitals, follower) =
-        crate::registry::Registry::start(runtime, kafka, file.registry.clone(), seeds, shutdown)
-            .await?;
+        crate::registry::Registry::start(runtime, kafka, config, seeds, shutdown).await?;
     if hospitals.is_empty() {
         anyhow::bail!(
             "no hospitals: neither the control topic {} nor {} names one; add a hospital file",
@@ -325,6 +328,7 @@ fn all_topics(kafka: &KafkaConfig) -> Vec<String> {
         kafka.predictions_topic.clone(),
         kafka.alerts_topic.clone(),
         kafka.dead_letter_topic.clone(),
+        kafka.shadow_topic.clone(),
     ]);
     topics
 }

@@ -35,6 +35,10 @@ pub struct KafkaConfig {
     /// Output topic for records that could not be processed. Default `dead-letters`.
     #[serde(default = "default_dead_letter_topic")]
     pub dead_letter_topic: String,
+    /// Output topic for what a shadow score component would have predicted. Default
+    /// `predictions-shadow`.
+    #[serde(default = "default_shadow_topic")]
+    pub shadow_topic: String,
     /// Hospital for records without a `hospital-id` header, per topic. Default maps
     /// `heart_data` to `legacy`.
     #[serde(default = "default_topic_hospitals")]
@@ -87,6 +91,9 @@ fn default_alerts_topic() -> String {
 }
 fn default_dead_letter_topic() -> String {
     "dead-letters".into()
+}
+fn default_shadow_topic() -> String {
+    "predictions-shadow".into()
 }
 fn default_topic_hospitals() -> BTreeMap<String, String> {
     BTreeMap::from([("heart_data".to_string(), "legacy".to_string())])

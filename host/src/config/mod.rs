@@ -218,6 +218,13 @@ impl Thresholds {
                 self.news2_urgent, self.news2_emergency
             ));
         }
+        // A longer window would silence repeated alerts of a patient for over a day.
+        if self.suppression_window_minutes > 24 * 60 {
+            return Err(format!(
+                "invalid thresholds.suppression_window_minutes {}: expected at most 1440 (one day)",
+                self.suppression_window_minutes
+            ));
+        }
         Ok(())
     }
 }

@@ -89,6 +89,8 @@ pub enum Outcome {
         prediction: Box<PredictionRecord>,
         /// Alerts, possibly none.
         alerts: Vec<AlertRecord>,
+        /// What the hospital's shadow score component made of the same reading.
+        shadow: Option<Box<output::ShadowRecord>>,
     },
     /// A dead letter.
     DeadLetter(DeadLetter),
@@ -108,6 +110,8 @@ pub struct Hospital {
     /// Configuration, including thresholds.
     pub config: HospitalConfig,
     instances: Instances,
+    /// A candidate score component run beside the active one, in its own store.
+    shadow: Option<Instances>,
     /// Role of the component that failed on the record being processed.
     failed_role: Option<Role>,
     /// Records in a row on which a component failed.
@@ -142,6 +146,7 @@ impl Hospital {
         Ok(Hospital {
             config,
             instances,
+            shadow: None,
             failed_role: None,
             consecutive_failures: 0,
         })
@@ -150,6 +155,22 @@ impl Hospital {
     /// The component set in use.
     pub fn components(&self) -> &Arc<ComponentSet> {
         self.instances.set()
+    }
+
+    /// Runs `set`, which differs from the active set in its score component, beside the
+    /// active one on every reading; its results never reach the live outputs.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError`] if instantiation traps.
+    pub fn with_shadow(
+        mut self,
+        runtime: &Runtime,
+        set: Arc<ComponentSet>,
+    ) -> Result<Self, RuntimeError> {
+        let id = self.config.id.clone();
+        self.shadow = Some(Instances::new(runtime, set)?.with_hospital(&format!("{id}/shadow")));
+        Ok(self)
     }
 }
 

@@ -224,6 +224,40 @@ pub struct PredictionRecord {
     pub components: ComponentStamps,
 }
 
+/// Schema of shadow records.
+pub const SHADOW_SCHEMA: &str = "cardiowatch.shadow/1";
+
+/// A record on the shadow topic: what a candidate score component would have predicted
+/// and alerted for a reading, next to what the active one did.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ShadowRecord {
+    /// Always [`SHADOW_SCHEMA`].
+    pub schema: &'static str,
+    /// Hospital id.
+    pub hospital: String,
+    /// Patient id.
+    pub patient_id: String,
+    /// Event time, milliseconds since the Unix epoch.
+    pub event_time_ms: i64,
+    /// sha256 of the active score component.
+    pub live_score_sha256: String,
+    /// sha256 of the candidate.
+    pub shadow_score_sha256: String,
+    /// The active model's probability; none when it did not run.
+    pub live_probability: Option<f64>,
+    /// The candidate's probability; none when it did not run.
+    pub shadow_probability: Option<f64>,
+    /// Alerts the active version raised, as `kind:severity`.
+    pub live_alerts: Vec<String>,
+    /// Alerts the candidate would have raised, as `kind:severity`.
+    pub shadow_alerts: Vec<String>,
+    /// Why the candidate did not run, when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Input coordinates.
+    pub source: SourceRef,
+}
+
 /// A record on the alerts topic.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AlertRecord {

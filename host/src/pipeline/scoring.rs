@@ -15,9 +15,10 @@ use crate::state::{PatientKey, StateStore};
 
 use super::output::{
     ALERT_SCHEMA, AlertRecord, ComponentStamps, ContributionJson, ModelJson, PREDICTION_SCHEMA,
-    PredictionRecord, SourceRef, Status, alert_fields,
+    PredictionRecord, SHADOW_SCHEMA, ShadowRecord, SourceRef, Status, alert_fields,
 };
 use super::{DeadLetter, DeadLetterKind, Hospital, Outcome, component_failure};
+use crate::runtime::Role;
 
 /// Identity of the reading being scored.
 pub(super) struct Context {
@@ -72,14 +73,21 @@ pub(super) fn score_reading(
         outcome = evaluate(hospital, context, &vitals, scale2, &model, prior)?;
     }
     state.patient(&context.key).alerts = outcome.state;
-    Ok(build_outcome(
+    let shadow = run_shadow(
         hospital,
         context,
         &vitals,
-        model,
+        profile.as_ref(),
+        scale2,
+        prior,
+        &model,
         &outcome,
-        Status::Scored,
-    ))
+    );
+    let mut result = build_outcome(hospital, context, &vitals, model, &outcome, Status::Scored);
+    if let Outcome::Scored { shadow: slot, .. } = &mut result {
+        *slot = shadow;
+    }
+    Ok(result)
 }
 
 fn run_model(
@@ -273,7 +281,96 @@ fn build_outcome(
         patient_id,
         prediction: Box::new(prediction),
         alerts,
+        shadow: None,
     }
+}
+
+/// `kind:severity` of each alert, for comparing two outcomes.
+fn alert_labels(outcome: &AlertOutcome) -> Vec<String> {
+    outcome
+        .alerts
+        .iter()
+        .map(|alert| {
+            let (kind, severity) = alert_fields(alert);
+            format!("{kind}:{severity}")
+        })
+        .collect()
+}
+
+/// Runs the hospital's shadow score component on the reading, and the alert rules on
+/// its probability from the same prior state. Nothing it does reaches live outputs or
+/// patient state; a failure is recorded in the shadow record only.
+#[allow(clippy::too_many_arguments)]
+fn run_shadow(
+    hospital: &mut Hospital,
+    context: &Context,
+    vitals: &Vitals,
+    profile: Option<&Profile>,
+    spo2_scale2: bool,
+    prior: AlertState,
+    live: &ModelResult,
+    live_outcome: &AlertOutcome,
+) -> Option<Box<ShadowRecord>> {
+    let thresholds = thresholds(hospital);
+    let min_share = hospital.config.scoring.min_features_present;
+    let live_score_sha256 = hospital.components().info(Role::Score).sha256.clone();
+    let shadow = hospital.shadow.as_mut()?;
+    let shadow_score_sha256 = shadow.set().info(Role::Score).sha256.clone();
+    let mut error = None;
+    let mut probability = None;
+    match profile {
+        None => error = Some("no profile known for this patient".to_string()),
+        Some(profile) => {
+            let input = ScoreInput {
+                vitals: *vitals,
+                profile: profile.clone(),
+            };
+            match shadow.score(&input, false) {
+                Ok(Ok(prediction)) => match enough_features(prediction, min_share) {
+                    ModelResult::Ran(prediction) => probability = Some(prediction.probability),
+                    ModelResult::Skipped(reason) => error = Some(reason),
+                },
+                Ok(Err(failure)) => error = Some(format!("the model could not run: {failure:?}")),
+                Err(failure) => error = Some(failure.to_string()),
+            }
+        }
+    }
+    let mut shadow_alerts = Vec::new();
+    let model = probability.map(|probability| ModelOutput {
+        probability,
+        contributions: None,
+    });
+    let input = AlertInput {
+        vitals: *vitals,
+        spo2_scale2,
+        model,
+        event_time_ms: context.event_time_ms,
+        thresholds,
+        state: prior,
+    };
+    match shadow.evaluate(&input) {
+        Ok(Ok(outcome)) => shadow_alerts = alert_labels(&outcome),
+        Ok(Err(failure)) => error = Some(format!("the alert rules refused it: {failure:?}")),
+        Err(failure) => error = Some(failure.to_string()),
+    }
+    let (hospital_id, patient_id) = context.key.clone();
+    Some(Box::new(ShadowRecord {
+        schema: SHADOW_SCHEMA,
+        hospital: hospital_id,
+        patient_id,
+        event_time_ms: context.event_time_ms,
+        live_score_sha256,
+        shadow_score_sha256,
+        live_probability: match live {
+            ModelResult::Ran(prediction) => Some(prediction.probability),
+            ModelResult::Skipped(_) => None,
+        },
+        shadow_probability: probability,
+        live_alerts: alert_labels(live_outcome),
+        shadow_alerts,
+        error,
+        source: context.source.clone(),
+    }))
 }
 
 fn model_json(prediction: &Prediction) -> ModelJson {

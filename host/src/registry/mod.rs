@@ -126,6 +126,12 @@ pub enum Action {
     Samples,
     /// A failing version was taken out and the previous good one restored.
     Quarantine,
+    /// A candidate score component started running in shadow.
+    Shadow,
+    /// The shadow candidate stopped without going live.
+    ShadowStop,
+    /// The shadow candidate became the active score component.
+    Promote,
 }
 
 /// One entry of a hospital's history and of the audit log.
@@ -207,6 +213,65 @@ pub struct HospitalState {
     pub history: Vec<Change>,
     /// sha256 of versions taken out after repeated failures.
     pub quarantined: Vec<String>,
+    /// A candidate score component running beside the active one.
+    #[serde(default)]
+    pub shadow: Option<Version>,
+}
+
+/// How a shadow candidate compares with the active score component on live traffic, as
+/// seen by one host instance since the candidate started there.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ShadowStats {
+    /// sha256 of the candidate.
+    pub sha256: String,
+    /// Readings both saw.
+    pub compared: u64,
+    /// Readings on which both models ran.
+    pub both_scored: u64,
+    /// Readings on which the candidate did not run or failed.
+    pub shadow_failed: u64,
+    /// Mean absolute probability difference where both ran.
+    pub mean_abs_difference: f64,
+    /// Largest absolute probability difference where both ran.
+    pub max_abs_difference: f64,
+    /// Alerts the candidate would have added.
+    pub alerts_added: u64,
+    /// Alerts the candidate would have removed.
+    pub alerts_removed: u64,
+    /// Readings whose alerts would differ.
+    pub readings_with_alert_changes: u64,
+}
+
+impl ShadowStats {
+    fn record(&mut self, shadow: &crate::pipeline::output::ShadowRecord) {
+        self.compared += 1;
+        if shadow.error.is_some() {
+            self.shadow_failed += 1;
+        }
+        if let (Some(live), Some(candidate)) = (shadow.live_probability, shadow.shadow_probability)
+        {
+            let difference = (live - candidate).abs();
+            self.both_scored += 1;
+            self.mean_abs_difference +=
+                (difference - self.mean_abs_difference) / self.both_scored as f64;
+            self.max_abs_difference = self.max_abs_difference.max(difference);
+        }
+        let added = shadow
+            .shadow_alerts
+            .iter()
+            .filter(|alert| !shadow.live_alerts.contains(alert))
+            .count() as u64;
+        let removed = shadow
+            .live_alerts
+            .iter()
+            .filter(|alert| !shadow.shadow_alerts.contains(alert))
+            .count() as u64;
+        self.alerts_added += added;
+        self.alerts_removed += removed;
+        if added + removed > 0 {
+            self.readings_with_alert_changes += 1;
+        }
+    }
 }
 
 impl HospitalState {
@@ -217,23 +282,61 @@ impl HospitalState {
             .find(|v| v.role == role && v.sha256 == sha256)
     }
 
-    /// The most recent version of `role` before the active one that is not quarantined.
+    /// The versions of `role` that went live, as a stack: a deploy or promotion pushes,
+    /// a rollback or quarantine returns to an entry below the top and drops what was
+    /// above it. The top is the active version.
+    fn live_stack(&self, role: Role) -> Vec<&str> {
+        let mut stack: Vec<&str> = self
+            .versions
+            .iter()
+            .find(|v| v.role == role)
+            .map(|v| vec![v.sha256.as_str()])
+            .unwrap_or_default();
+        for change in self.history.iter().filter(|c| c.role == Some(role)) {
+            let Some(sha256) = change.sha256.as_deref() else {
+                continue;
+            };
+            match change.action {
+                Action::Deploy | Action::Promote => stack.push(sha256),
+                Action::Rollback | Action::Quarantine => {
+                    match stack.iter().rposition(|s| *s == sha256) {
+                        Some(position) => stack.truncate(position + 1),
+                        None => stack.push(sha256),
+                    }
+                }
+                Action::Seed
+                | Action::Thresholds
+                | Action::Samples
+                | Action::Shadow
+                | Action::ShadowStop => {}
+            }
+        }
+        stack
+    }
+
+    /// The version a rollback of `role` returns to: the one that was live before the
+    /// active one, skipping quarantined versions. Rolling back twice goes further back,
+    /// never forward to the version just rolled away from.
     pub fn previous_good(&self, role: Role) -> Option<&Version> {
         let active = self.active.get(role);
-        self.history
+        let stack = self.live_stack(role);
+        stack
             .iter()
             .rev()
-            .filter(|change| change.role == Some(role))
-            .filter_map(|change| change.previous_sha256.as_deref())
-            .chain(
-                self.versions
-                    .iter()
-                    .rev()
-                    .filter(|v| v.role == role)
-                    .map(|v| v.sha256.as_str()),
-            )
-            .find(|sha| *sha != active && !self.quarantined.iter().any(|q| q == sha))
+            .skip(1)
+            .find(|sha| **sha != active && !self.quarantined.iter().any(|q| q == *sha))
             .and_then(|sha| self.version(role, sha))
+    }
+
+    /// The version a quarantine falls back to: the previous good one, else the most
+    /// recently deployed version that is neither active nor quarantined.
+    pub fn fallback(&self, role: Role) -> Option<&Version> {
+        let active = self.active.get(role);
+        self.previous_good(role).or_else(|| {
+            self.versions.iter().rev().find(|v| {
+                v.role == role && v.sha256 != active && !self.quarantined.contains(&v.sha256)
+            })
+        })
     }
 
     /// The state after `change`, with the revision and history advanced.
@@ -306,6 +409,7 @@ struct Inner {
     published: Mutex<HashSet<String>>,
     compiled: Mutex<HashMap<(Role, String), LoadedComponent>>,
     applied: watch::Sender<BTreeMap<String, u64>>,
+    shadow_stats: Mutex<BTreeMap<String, ShadowStats>>,
     /// Serialises changes made through this instance.
     changes: tokio::sync::Mutex<()>,
     audit: Mutex<()>,
@@ -365,6 +469,7 @@ impl Registry {
                 published: Mutex::new(HashSet::new()),
                 compiled: Mutex::new(HashMap::new()),
                 applied,
+                shadow_stats: Mutex::new(BTreeMap::new()),
                 changes: tokio::sync::Mutex::new(()),
                 audit: Mutex::new(()),
             }),
@@ -387,6 +492,7 @@ impl Registry {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "control topic read"
         );
+        registry.warn_about_changed_files(&seeds);
         registry.seed(seeds).await?;
         let states: Vec<HospitalState> = registry
             .inner
@@ -575,6 +681,30 @@ impl Registry {
         Ok(())
     }
 
+    /// Hospital files seed only hospitals the control topic and the cache do not know;
+    /// says so when a file's thresholds or scoring differ from the running state.
+    fn warn_about_changed_files(&self, seeds: &[HospitalConfig]) {
+        let states = self.inner.states.lock().expect("states");
+        for seed in seeds {
+            let known = states
+                .get(&seed.id)
+                .cloned()
+                .or_else(|| self.cached_state(&seed.id));
+            if let Some(state) = known
+                && (state.thresholds != seed.thresholds || state.scoring != seed.scoring)
+            {
+                tracing::warn!(
+                    hospital = %seed.id,
+                    revision = state.revision,
+                    "the hospital file's thresholds or scoring differ from the running state, \
+                     which the control topic or the state directory restored; the file seeds \
+                     only a new hospital: change thresholds with `cardiowatch thresholds`, or \
+                     remove the state to re-seed"
+                );
+            }
+        }
+    }
+
     fn cached_state(&self, hospital: &str) -> Option<HospitalState> {
         let text = std::fs::read(self.state_path(hospital)).ok()?;
         let state: HospitalState = serde_json::from_slice(&text).ok()?;
@@ -667,6 +797,7 @@ impl Registry {
             versions,
             history: vec![change],
             quarantined: Vec::new(),
+            shadow: None,
         })
     }
 
@@ -713,7 +844,175 @@ impl Registry {
             thresholds: state.thresholds.clone(),
             scoring: state.scoring.clone(),
         };
-        Ok(Hospital::new(&self.inner.runtime, config, set)?)
+        let hospital = Hospital::new(&self.inner.runtime, config, set.clone())?;
+        let Some(shadow) = &state.shadow else {
+            return Ok(hospital);
+        };
+        let members = [
+            set.loaded(Role::Preprocess).clone(),
+            self.compiled(Role::Score, &shadow.sha256)?,
+            set.loaded(Role::AlertRules).clone(),
+        ];
+        let shadow_set = ComponentSet::new(&self.inner.runtime, members)?;
+        Ok(hospital.with_shadow(&self.inner.runtime, shadow_set)?)
+    }
+
+    /// Adds one shadow comparison to the hospital's statistics.
+    pub fn record_shadow(&self, shadow: &crate::pipeline::output::ShadowRecord) {
+        let mut stats = self.inner.shadow_stats.lock().expect("shadow stats");
+        let entry = stats.entry(shadow.hospital.clone()).or_default();
+        if entry.sha256 != shadow.shadow_score_sha256 {
+            *entry = ShadowStats {
+                sha256: shadow.shadow_score_sha256.clone(),
+                ..ShadowStats::default()
+            };
+        }
+        entry.record(shadow);
+    }
+
+    /// The statistics of the hospital's current shadow candidate on this instance.
+    pub fn shadow_stats(&self, hospital: &str) -> Option<ShadowStats> {
+        let candidate = self.state(hospital)?.shadow?;
+        let stats = self.inner.shadow_stats.lock().expect("shadow stats");
+        Some(
+            stats
+                .get(hospital)
+                .filter(|stats| stats.sha256 == candidate.sha256)
+                .cloned()
+                .unwrap_or(ShadowStats {
+                    sha256: candidate.sha256,
+                    ..ShadowStats::default()
+                }),
+        )
+    }
+
+    /// Validates `bytes` as a score component and runs it in shadow for `hospital`.
+    ///
+    /// # Errors
+    ///
+    /// [`ChangeError`], with the failed check for a rejected upload.
+    pub async fn start_shadow(
+        &self,
+        by: &str,
+        hospital: &str,
+        bytes: Vec<u8>,
+        label: Option<String>,
+    ) -> Result<ChangeReport, ChangeError> {
+        let started = Instant::now();
+        let _guard = self.inner.changes.lock().await;
+        let state = self.current(hospital)?;
+        let current = self
+            .component_set(&state)
+            .map_err(|error| ChangeError::Unavailable(format!("{error:#}")))?;
+        let runtime = self.inner.runtime.clone();
+        let max = self.inner.config.max_component_bytes;
+        let (thresholds, samples) = (state.thresholds.clone(), state.samples.clone());
+        let (checked, bytes) = tokio::task::spawn_blocking(move || {
+            let role = Role::Score;
+            let checked =
+                validate::check(&runtime, role, &bytes, max, &current, &thresholds, &samples);
+            (checked, bytes)
+        })
+        .await
+        .map_err(|error| ChangeError::Unavailable(format!("validation task failed: {error}")))?;
+        let checked = checked?;
+        let validate_ms = started.elapsed().as_millis() as u64;
+        let sha256 = checked.component.info.sha256.clone();
+        if state.active.score == sha256 {
+            return Err(ChangeError::Conflict(format!(
+                "score component {sha256} is already active for {hospital}: a shadow must differ"
+            )));
+        }
+        self.store_blob(&sha256, &bytes).map_err(|error| {
+            ChangeError::Unavailable(format!("failed to store the component: {error}"))
+        })?;
+        self.inner
+            .compiled
+            .lock()
+            .expect("compiled")
+            .insert((Role::Score, sha256.clone()), checked.component.clone());
+        self.publish_blob(&sha256).await?;
+        let version = Version {
+            role: Role::Score,
+            sha256: sha256.clone(),
+            size_bytes: bytes.len(),
+            label: label.clone(),
+            model: Some(format!(
+                "{}@{}",
+                checked.set.model.name, checked.set.model.version
+            )),
+            deployed_at_ms: now_ms(),
+            deployed_by: by.to_string(),
+        };
+        let change = Change {
+            id: random_id(),
+            hospital: hospital.to_string(),
+            revision: 0,
+            at_ms: now_ms(),
+            by: by.to_string(),
+            action: Action::Shadow,
+            role: Some(Role::Score),
+            sha256: Some(sha256),
+            previous_sha256: state.shadow.as_ref().map(|v| v.sha256.clone()),
+            detail: label.unwrap_or_default(),
+        };
+        let next = state.next(change, |next| next.shadow = Some(version));
+        self.commit(next, started, validate_ms).await
+    }
+
+    /// Stops the hospital's shadow candidate, or makes it the active score component.
+    ///
+    /// # Errors
+    ///
+    /// [`ChangeError::Conflict`] when no candidate runs.
+    pub async fn end_shadow(
+        &self,
+        by: &str,
+        hospital: &str,
+        promote: bool,
+    ) -> Result<ChangeReport, ChangeError> {
+        let started = Instant::now();
+        let _guard = self.inner.changes.lock().await;
+        let state = self.current(hospital)?;
+        let candidate = state.shadow.clone().ok_or_else(|| {
+            ChangeError::Conflict(format!(
+                "{hospital} runs no shadow candidate: start one with POST /api/hospitals/{hospital}/shadow"
+            ))
+        })?;
+        let change = Change {
+            id: random_id(),
+            hospital: hospital.to_string(),
+            revision: 0,
+            at_ms: now_ms(),
+            by: by.to_string(),
+            action: if promote {
+                Action::Promote
+            } else {
+                Action::ShadowStop
+            },
+            role: Some(Role::Score),
+            sha256: Some(if promote {
+                candidate.sha256.clone()
+            } else {
+                state.active.score.clone()
+            }),
+            previous_sha256: Some(if promote {
+                state.active.score.clone()
+            } else {
+                candidate.sha256.clone()
+            }),
+            detail: candidate.label.clone().unwrap_or_default(),
+        };
+        let next = state.next(change, |next| {
+            next.shadow = None;
+            if promote {
+                next.active.score = candidate.sha256.clone();
+                if next.version(Role::Score, &candidate.sha256).is_none() {
+                    next.versions.push(candidate);
+                }
+            }
+        });
+        self.commit(next, started, 0).await
     }
 
     async fn publish(&self, key: String, payload: &[u8]) -> Result<(), ChangeError> {
@@ -994,7 +1293,7 @@ impl Registry {
             if state.active.get(role) != sha256 {
                 return Err(ChangeError::Conflict("already replaced".into()));
             }
-            let fallback = state.previous_good(role).cloned().ok_or_else(|| {
+            let fallback = state.fallback(role).cloned().ok_or_else(|| {
                 ChangeError::Conflict(format!("no earlier good {role} version to fall back to"))
             })?;
             let change = Change {

@@ -69,6 +69,7 @@ pub fn output_records(
             patient_id,
             prediction,
             alerts,
+            shadow,
         } => {
             let key = Some(patient_id.as_bytes().to_vec());
             let mut records = vec![OutputRecord {
@@ -81,6 +82,12 @@ pub fn output_records(
                 topic: topics.alerts_topic.clone(),
                 key: key.clone(),
                 payload: serde_json::to_vec(alert).expect("alert serialises"),
+                headers: Vec::new(),
+            }));
+            records.extend(shadow.iter().map(|shadow| OutputRecord {
+                topic: topics.shadow_topic.clone(),
+                key: key.clone(),
+                payload: serde_json::to_vec(shadow).expect("shadow record serialises"),
                 headers: Vec::new(),
             }));
             records

@@ -421,6 +421,16 @@ impl Worker {
         Stats::bump(&self.stats.messages);
         let outcome = crate::runtime::guest_calls(|| self.pipeline.process(&record));
         self.send_quarantine_requests();
+        if let (
+            Outcome::Scored {
+                shadow: Some(shadow),
+                ..
+            },
+            Some(control),
+        ) = (&outcome, &self.control)
+        {
+            control.registry.record_shadow(shadow);
+        }
         self.count(&record, &outcome);
         let outputs = output_records(&self.kafka, &record, &outcome);
         let partition: TopicPartition = (record.topic.clone(), record.partition);

@@ -54,6 +54,9 @@ pub fn spawn_reader(
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let consumer: StreamConsumer = client_config(&kafka)
         .set("group.id", format!("{}-{purpose}", kafka.group_id))
+        // Changes on the control topic should reach the loop in tens of milliseconds,
+        // not after librdkafka's default 500 ms fetch wait.
+        .set("fetch.wait.max.ms", "50")
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .create()?;
