@@ -1,7 +1,8 @@
 //! Reads a range of a topic outside any consumer group: resolves `--from`/`--to` times
 //! and offsets to a start and end offset per partition, then polls with `assign()`.
 //!
-//! The consumer has no `group.id`, so it cannot commit offsets or join a group.
+//! The consumer never subscribes and never commits, so it joins no group and leaves no
+//! committed offsets; librdkafka needs a `group.id` for `assign()` all the same.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -50,11 +51,13 @@ impl PartitionRange {
     }
 }
 
-/// Creates a consumer that belongs to no group and never commits.
+/// Creates a consumer that joins no group and never commits.
 pub fn create_consumer(kafka: &KafkaConfig) -> anyhow::Result<BaseConsumer> {
-    let mut config = client_config(kafka);
-    config.remove("group.id");
-    config
+    client_config(kafka)
+        .set(
+            "group.id",
+            format!("{}-replay-{}", kafka.group_id, std::process::id()),
+        )
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
@@ -271,4 +274,25 @@ pub fn parse_time(option: &str, value: &str) -> anyhow::Result<i64> {
                  2026-12-04T08:00:00Z"
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_parses_rfc3339_with_offset() {
+        let ms = parse_time("--from", "2026-12-04T09:00:00+01:00").unwrap();
+        assert_eq!(ms, parse_time("--from", "2026-12-04T08:00:00Z").unwrap());
+        assert_eq!(ms % 1000, 0);
+    }
+
+    #[test]
+    fn offsets_parse_per_partition_and_for_all() {
+        let offsets = parse_offsets("--from-offset", &["5".into(), "1:90".into()]).unwrap();
+        assert_eq!(offsets.get(&None), Some(&5));
+        assert_eq!(offsets.get(&Some(1)), Some(&90));
+        assert!(parse_offsets("--from-offset", &["-3".into()]).is_err());
+        assert!(parse_offsets("--from-offset", &["a:3".into()]).is_err());
+    }
 }
