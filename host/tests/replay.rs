@@ -1,6 +1,6 @@
 //! `cardiowatch replay` on librdkafka's mock cluster: the binary re-scores readings
 //! produced here, with an identical candidate, a different model and changed thresholds,
-//! and must leave no output records and no consumer group behind.
+//! and must leave no output records and no committed offsets behind.
 
 mod common;
 
@@ -44,10 +44,10 @@ fn patient(index: usize) -> String {
 fn profile(number: usize) -> (String, String) {
     let body = json!({
         "patient_id": patient(number),
-        "profile": {"age_years": 45 + number, "sex": if number % 2 == 0 { "female" } else { "male" },
+        "profile": {"age_years": 45 + number, "sex": if number.is_multiple_of(2) { "female" } else { "male" },
             "height_cm": 160 + number, "weight_kg": 60 + 2 * number,
             "cholesterol_category": 1 + number % 3, "glucose_category": 1,
-            "smoker": number % 3 == 0, "alcohol": false, "physically_active": number % 2 == 1}
+            "smoker": number.is_multiple_of(3), "alcohol": false, "physically_active": number % 2 == 1}
     });
     (patient(number), body.to_string())
 }
@@ -148,7 +148,7 @@ fn counts(value: &Value) -> BTreeMap<String, i64> {
         .collect()
 }
 
-/// The records as produced, in the order the mock cluster holds them per partition.
+/// The records as produced, with the partition and offset the mock cluster gives them.
 fn input_records() -> (Vec<InputRecord>, Vec<InputRecord>) {
     let header = vec![("hospital-id".to_string(), Some(b"st-marys".to_vec()))];
     let profiles = (0..PATIENTS - 1)
@@ -383,4 +383,50 @@ fn replay_rejects_bad_arguments() {
         assert!(!ok, "{args:?} succeeded");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+}
+
+/// Replay speed: 20,000 readings (two per second of event time for 100 patients). Run
+/// with `cargo test --release -p cardiowatch --test replay -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark"]
+fn replay_speed_20000_records() {
+    const COUNT: usize = 20_000;
+    let cluster = cluster();
+    let brokers = cluster.bootstrap_servers().to_string();
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("queue.buffering.max.messages", "100000")
+        .create()
+        .unwrap();
+    for index in 0..COUNT {
+        let key = format!("p-{:03}", index % 100);
+        let body = reading(index + 8);
+        let record = BaseRecord::to("vitals")
+            .key(&key)
+            .payload(&body)
+            .partition((index % 2) as i32)
+            .timestamp(BASE_MS + index as i64 * 1000)
+            .headers(headers());
+        producer.send(record).map_err(|(error, _)| error).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        let report = replay_json(
+            &brokers,
+            &[
+                "--hospital",
+                "st-marys",
+                "--thresholds",
+                "model_probability=0.05",
+            ],
+        );
+        assert_eq!(report["records_read"], COUNT as u64);
+        rates.push(report["records_per_s"].as_f64().unwrap());
+    }
+    rates.sort_by(f64::total_cmp);
+    println!(
+        "replay records/s over {COUNT} records: {rates:?}, median {:.0}",
+        rates[1]
+    );
 }

@@ -2,7 +2,8 @@
 //! and offsets to a start and end offset per partition, then polls with `assign()`.
 //!
 //! The consumer never subscribes and never commits, so it joins no group and leaves no
-//! committed offsets; librdkafka needs a `group.id` for `assign()` all the same.
+//! committed offsets. It still sets a `group.id`, because librdkafka rejects `assign()`
+//! without one.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,7 +21,7 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a poll may return nothing before the read is declared stuck.
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where a range starts or ends.
+/// Start and end of a replay range, as given on the command line.
 #[derive(Debug, Clone, Default)]
 pub struct Bounds {
     /// First offset to read, per partition; `None` as key applies to every partition.
@@ -191,6 +192,12 @@ pub fn read_ranges(
     let mut last_progress = std::time::Instant::now();
     while !remaining.is_empty() {
         let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            // A transaction marker or a compacted record may hold the last offset before
+            // `end`, so no message arrives for it but the position moves past it.
+            drop_finished(consumer, &mut remaining)?;
+            if remaining.is_empty() {
+                break;
+            }
             if last_progress.elapsed() > STALL_TIMEOUT {
                 anyhow::bail!(
                     "timed out reading topic {topic:?}: no record for {} s with partitions {:?} \
@@ -216,6 +223,24 @@ pub fn read_ranges(
         }
     }
     consumer.unassign()?;
+    Ok(())
+}
+
+/// Removes the partitions whose position has reached their end offset.
+fn drop_finished(
+    consumer: &BaseConsumer,
+    remaining: &mut BTreeMap<i32, i64>,
+) -> anyhow::Result<()> {
+    let position = consumer.position()?;
+    for element in position.elements() {
+        if let Offset::Offset(offset) = element.offset()
+            && remaining
+                .get(&element.partition())
+                .is_some_and(|end| offset >= *end)
+        {
+            remaining.remove(&element.partition());
+        }
+    }
     Ok(())
 }
 
