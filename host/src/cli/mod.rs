@@ -2,6 +2,7 @@
 
 mod control;
 mod model;
+mod replay;
 mod score;
 mod serve;
 mod serve_http;
@@ -35,6 +36,9 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Score one message offline and print the prediction and alerts.
     Score(score::ScoreArgs),
+    /// Re-score a range of a vitals topic with candidate components or thresholds and
+    /// report what would change, without writing to Kafka.
+    Replay(replay::ReplayArgs),
     /// Serve an HTTP component (WASI 0.2), such as the Spin scoring component, on 127.0.0.1.
     ServeHttp(serve_http::ServeHttpArgs),
     /// Inspect, run or package score components.
@@ -79,6 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => serve::run(args).await,
         Command::Simulate(args) => simulate::run(args).await,
         Command::Score(args) => score::run(args),
+        Command::Replay(args) => replay::run(args).await,
         Command::ServeHttp(args) => serve_http::run(args).await,
         Command::Model(command) => model::run(command),
         Command::Deploy(args) => control::deploy(args).await,
