@@ -129,14 +129,27 @@ async fn start_registry(
     } else {
         Vec::new()
     };
-    let (registry, hospitals, follower) =
-        crate::registry::Registry::start(runtime, kafka, file.registry.clone(), seeds, shutdown)
-            .await?;
+    let (registry, hospitals, follower) = crate::registry::Registry::start(
+        runtime,
+        kafka,
+        file.registry.clone(),
+        seeds,
+        shutdown.clone(),
+    )
+    .await?;
     if hospitals.is_empty() {
         anyhow::bail!(
             "no hospitals: neither the control topic {} nor {} names one; add a hospital file",
             file.registry.control_topic,
             args.hospitals.display()
+        );
+    }
+    if let Some(dir) = &file.registry.watch_dir {
+        crate::registry::inbox::spawn(
+            registry.clone(),
+            dir.clone(),
+            crate::registry::inbox::POLL_INTERVAL,
+            shutdown,
         );
     }
     let pipeline = Pipeline::new(hospitals, kafka.topic_hospitals.clone())
