@@ -1,6 +1,6 @@
-//! The admin server over HTTPS: a test CA and a server certificate for 127.0.0.1 made with
-//! the `openssl` CLI, clients with and without that CA, plain HTTP to the TLS port, and
-//! the start-up errors of incomplete or wrong `[admin]` TLS settings.
+//! The admin server over HTTPS, with a test CA and a 127.0.0.1 server certificate made by
+//! the `openssl` CLI. Covers clients with and without that CA, plain HTTP to the TLS port,
+//! and the start-up errors of incomplete or wrong `[admin]` TLS settings.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -20,7 +20,7 @@ use tokio_rustls::rustls::{self, Certificate, PrivateKey, ServerConfig, Signatur
 /// How long a client has to finish the TLS handshake before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Why the admin server's TLS settings could not be loaded.
+/// Failure to load the admin server's TLS settings.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// Only one of the two settings is present.
