@@ -7,6 +7,7 @@
 
 mod auth;
 mod deploy;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -62,13 +63,29 @@ pub fn router(
         })
 }
 
-/// Binds `listen` and serves until the task is dropped; returns the bound address.
+/// Binds `listen` and serves plain HTTP until the task is dropped; returns the bound address.
 ///
 /// # Errors
 ///
 /// Fails when the address cannot be bound, naming it.
 pub async fn serve(
     listen: SocketAddr,
+    telemetry: Arc<Telemetry>,
+    tokens: Arc<TokenStore>,
+    registry: Option<Registry>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    serve_with_tls(listen, None, telemetry, tokens, registry).await
+}
+
+/// Binds `listen` and serves HTTPS with `tls`, or plain HTTP without it, until the task is
+/// dropped; returns the bound address.
+///
+/// # Errors
+///
+/// Fails when the address cannot be bound, naming it.
+pub async fn serve_with_tls(
+    listen: SocketAddr,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     telemetry: Arc<Telemetry>,
     tokens: Arc<TokenStore>,
     registry: Option<Registry>,
@@ -82,12 +99,16 @@ pub async fn serve(
         })?;
     let address = listener.local_addr()?;
     let app = router(telemetry, tokens, registry);
-    let task = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "admin server stopped");
-        }
-    });
-    tracing::info!(%address, "admin server listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let task = match tls {
+        Some(config) => tokio::spawn(tls::accept_loop(listener, config, app)),
+        None => tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "admin server stopped");
+            }
+        }),
+    };
+    tracing::info!(scheme, %address, "admin server listening");
     Ok((address, task))
 }
 

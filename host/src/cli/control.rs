@@ -18,6 +18,10 @@ pub struct ApiArgs {
     /// API token: the operator's, or the hospital's own.
     #[arg(long, env = "CARDIOWATCH_TOKEN", hide_env_values = true)]
     token: String,
+    /// PEM file of a CA certificate to trust for an https:// URL, in addition to the
+    /// system's roots: for a host whose certificate comes from a private CA.
+    #[arg(long, env = "CARDIOWATCH_CA_CERT")]
+    ca_cert: Option<PathBuf>,
 }
 
 /// Options of `deploy`.
@@ -91,6 +95,27 @@ pub struct ExportArgs {
     out: PathBuf,
 }
 
+/// Builds the HTTP client, trusting `ca_cert` as well as the system's roots when given.
+///
+/// # Errors
+///
+/// Fails when `ca_cert` cannot be read or holds no PEM certificate.
+fn http_client(ca_cert: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder();
+    if let Some(path) = ca_cert {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("failed to read --ca-cert {}", path.display()))?;
+        let certificate = reqwest::Certificate::from_pem(&pem).with_context(|| {
+            format!(
+                "invalid --ca-cert {}: expected a PEM `BEGIN CERTIFICATE` block",
+                path.display()
+            )
+        })?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    builder.build().context("failed to build the HTTP client")
+}
+
 struct Client {
     http: reqwest::Client,
     base: String,
@@ -98,12 +123,12 @@ struct Client {
 }
 
 impl Client {
-    fn new(api: &ApiArgs) -> Self {
-        Client {
-            http: reqwest::Client::new(),
+    fn new(api: &ApiArgs) -> anyhow::Result<Self> {
+        Ok(Client {
+            http: http_client(api.ca_cert.as_deref())?,
             base: api.url.trim_end_matches('/').to_string(),
             token: api.token.clone(),
-        }
+        })
     }
 
     async fn call(
@@ -179,7 +204,7 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         let encoded: String = url_encode(label);
         path.push_str(&format!("?label={encoded}"));
     }
-    let report: ChangeReport = Client::new(&args.api)
+    let report: ChangeReport = Client::new(&args.api)?
         .json(Method::POST, &path, Some(bytes))
         .await?;
     print_report(&report);
@@ -200,7 +225,7 @@ fn url_encode(text: &str) -> String {
 /// `rollback`.
 pub async fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
     let body = serde_json::json!({ "role": args.role, "to": args.to });
-    let report: ChangeReport = Client::new(&args.api)
+    let report: ChangeReport = Client::new(&args.api)?
         .json(
             Method::POST,
             &format!("/api/hospitals/{}/rollback", args.hospital),
@@ -213,7 +238,7 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
 
 /// `versions`.
 pub async fn versions(args: VersionsArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.api);
+    let client = Client::new(&args.api)?;
     let states: Vec<HospitalState> = match &args.hospital {
         Some(hospital) => vec![
             client
@@ -269,7 +294,7 @@ pub async fn versions(args: VersionsArgs) -> anyhow::Result<()> {
 
 /// `thresholds`.
 pub async fn thresholds(args: ThresholdsArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.api);
+    let client = Client::new(&args.api)?;
     if args.settings.is_empty() {
         let state: HospitalState = client
             .json(
@@ -303,7 +328,7 @@ pub async fn thresholds(args: ThresholdsArgs) -> anyhow::Result<()> {
 
 /// `config export`.
 pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.api);
+    let client = Client::new(&args.api)?;
     let states: Vec<HospitalState> = client.json(Method::GET, "/api/hospitals", None).await?;
     let mut blobs = std::collections::HashMap::new();
     for state in &states {

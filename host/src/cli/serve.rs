@@ -134,12 +134,20 @@ async fn start_registry(
         config.dir = dir.clone();
     }
     let (registry, hospitals, follower) =
-        crate::registry::Registry::start(runtime, kafka, config, seeds, shutdown).await?;
+        crate::registry::Registry::start(runtime, kafka, config, seeds, shutdown.clone()).await?;
     if hospitals.is_empty() {
         anyhow::bail!(
             "no hospitals: neither the control topic {} nor {} names one; add a hospital file",
             file.registry.control_topic,
             args.hospitals.display()
+        );
+    }
+    if let Some(dir) = &file.registry.watch_dir {
+        crate::registry::inbox::spawn(
+            registry.clone(),
+            dir.clone(),
+            crate::registry::inbox::POLL_INTERVAL,
+            shutdown,
         );
     }
     let pipeline = Pipeline::new(hospitals, kafka.topic_hospitals.clone())
@@ -204,9 +212,21 @@ async fn flush_influx(telemetry: &Telemetry) {
     }
 }
 
+/// Loads the admin server's certificate and key when `[admin]` names them.
+fn load_admin_tls(
+    admin: &crate::config::AdminConfig,
+) -> anyhow::Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>> {
+    Ok(crate::admin::tls::load(
+        admin.tls_cert.as_deref(),
+        admin.tls_key.as_deref(),
+    )?)
+}
+
 /// `run`: consume until Ctrl-C.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let file = load_host_file(args.host.config.as_ref())?;
+    // Before Kafka and the components, so that a bad certificate fails at once.
+    let tls = load_admin_tls(&file.admin)?;
     let mut kafka = file.kafka.clone();
     if let Some(brokers) = args.brokers {
         kafka.brokers = brokers;
@@ -227,9 +247,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let listen = args.listen.unwrap_or(file.admin.listen);
     let tokens = Arc::new(token_store(&file.admin));
     let registry = Some(hospitals.registry.clone());
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let (address, _server) =
-        crate::admin::serve(listen, telemetry.clone(), tokens, registry).await?;
-    tracing::info!(%address, "dashboard, component API, /metrics, /healthz and /readyz listening");
+        crate::admin::serve_with_tls(listen, tls, telemetry.clone(), tokens, registry).await?;
+    tracing::info!(
+        scheme,
+        %address,
+        "dashboard, component API, /metrics, /healthz and /readyz listening"
+    );
     tokio::spawn(async move {
         stop_requested().await;
         let _ = shutdown_tx.send(true);
@@ -243,6 +268,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 /// `up`: the embedded default.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let file = load_host_file(args.host.config.as_ref())?;
+    // Before Kafka and the components, so that a bad certificate fails at once.
+    let tls = load_admin_tls(&file.admin)?;
     let mut kafka = file.kafka.clone();
     let telemetry = Arc::new(Telemetry::default());
     let cluster = match &args.brokers {
@@ -284,10 +311,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let session_token = tokens.issue_operator_token();
     let listen = args.listen.unwrap_or(file.admin.listen);
     let registry = Some(registered.registry.clone());
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let (address, _server) =
-        crate::admin::serve(listen, telemetry.clone(), Arc::new(tokens), registry).await?;
-    println!("dashboard: http://{address}/?token={session_token}");
-    println!("metrics:   http://{address}/metrics");
+        crate::admin::serve_with_tls(listen, tls, telemetry.clone(), Arc::new(tokens), registry)
+            .await?;
+    println!("dashboard: {scheme}://{address}/?token={session_token}");
+    println!("metrics:   {scheme}://{address}/metrics");
     println!("alerts appear below; stop with Ctrl-C\n");
 
     let (events_tx, events_rx) = broadcast::channel(4096);

@@ -379,6 +379,13 @@ pub struct AdminConfig {
     /// Default none.
     #[serde(default)]
     pub hospital_token_sha256: BTreeMap<String, Vec<String>>,
+    /// PEM file with the server certificate chain, leaf first. Set together with `tls_key`
+    /// to serve the admin API over HTTPS. Default none (plain HTTP).
+    #[serde(default)]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM file with the private key of `tls_cert` (PKCS#8, PKCS#1 or SEC1). Default none.
+    #[serde(default)]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 fn default_admin_listen() -> std::net::SocketAddr {

@@ -18,6 +18,7 @@
 //! is empty (a new cluster, or the embedded one, which starts empty every time) the
 //! cached states seed it, then the hospital files for hospitals neither knows.
 
+pub mod inbox;
 pub mod validate;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -70,6 +71,10 @@ pub struct RegistryConfig {
     /// Largest accepted component, in bytes. Default 16 MiB.
     #[serde(default = "default_max_component_bytes")]
     pub max_component_bytes: usize,
+    /// Directory watched for components shipped by file copy, laid out as
+    /// `<watch_dir>/<hospital>/<role>.wasm`. Default none (not watched).
+    #[serde(default)]
+    pub watch_dir: Option<PathBuf>,
 }
 
 fn default_dir() -> PathBuf {

@@ -101,6 +101,7 @@ impl OutcomeSummary {
                 patient_id,
                 prediction,
                 alerts,
+                ..
             } => {
                 let mut alerts: Vec<String> = alerts
                     .iter()
