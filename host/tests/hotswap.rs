@@ -476,7 +476,12 @@ async fn hostile_uploads_are_refused_with_the_failed_check() {
             "not a WebAssembly component",
         ),
     ];
-    for (role, name, bytes, expected) in cases {
+    for (role, name, bytes, expected) in cases.into_iter().chain([(
+        "score",
+        "an HTTP component, which imports wasi:http",
+        read_component("spin-score.wasm"),
+        "imports wasi:http/",
+    )]) {
         let (status, body) = deploy(&host, OPERATOR, "st-marys", role, bytes).await;
         assert_eq!(status, 422, "{name}: {body}");
         let message = body["error"].as_str().unwrap();
