@@ -4,9 +4,9 @@
 //! cluster while a producer sends `CARDIOWATCH_BENCH_RATE` readings per second (default
 //! 2,000) to one hospital. Every 2 s it uploads the other score component over the
 //! admin API, alternating cardio and UCI, `CARDIOWATCH_BENCH_SWAPS` times (default 8).
-//! It reports the median and largest upload-to-live time as the API client saw it, the
-//! validation share of it, and the largest gap between consecutive predictions (by
-//! their Kafka timestamps) in a window of one second around each swap, next to the
+//! It reports the median and largest upload-to-live time as the API client saw it, and
+//! the validation share of it. It also reports the largest gap between consecutive
+//! predictions (by their Kafka timestamps) in a window around each swap, next to the
 //! largest gap in quiet windows between swaps.
 
 use std::sync::Arc;

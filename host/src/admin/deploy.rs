@@ -22,7 +22,7 @@ use crate::registry::validate::Sample;
 use crate::registry::{ChangeError, HospitalState, Registry};
 use crate::runtime::Role;
 
-/// The component API's routes; uploads up to `max_upload_bytes`.
+/// Builds the component API's routes, which accept uploads up to `max_upload_bytes`.
 pub(super) fn routes(max_upload_bytes: usize) -> axum::Router<AppState> {
     axum::Router::new()
         .route("/api/hospitals", get(list))

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use crate::registry::{ChangeReport, HospitalState};
 use crate::runtime::Role;
 
-/// Where the API is and who is calling.
+/// The API's address and the caller's token.
 #[derive(Debug, clap::Args)]
 pub struct ApiArgs {
     /// Base URL of a running host's admin server.

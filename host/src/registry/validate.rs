@@ -43,7 +43,7 @@ const ALLOWED_IMPORTS: [&str; 6] = [
     "wasi:filesystem/",
 ];
 
-/// Why an uploaded component was not deployed.
+/// The reason an uploaded component was not deployed.
 #[derive(Debug, thiserror::Error)]
 pub enum Rejection {
     /// Over the size limit.
