@@ -229,7 +229,7 @@ fn reading_index(prediction: &Value) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn score_swap_under_load_loses_nothing_and_mixes_no_versions() {
+async fn swap_under_load_loses_nothing() {
     let cluster = cluster();
     let brokers = cluster.bootstrap_servers().to_string();
     let dir = tempfile::tempdir().unwrap();
@@ -303,7 +303,7 @@ async fn score_swap_under_load_loses_nothing_and_mixes_no_versions() {
     let duplicated = seen.iter().filter(|count| **count > 1).count();
     assert_eq!(missing, 0, "every record has a prediction");
     assert_eq!(duplicated, 0, "one instance, no rebalance: no redelivery");
-    // Records sent after the deploy answered were consumed after the swap.
+    // Records sent after the deploy response were consumed after the swap.
     let late_old = (live_after..TOTAL).filter(|&i| stamp[i] == old).count();
     assert_eq!(
         late_old, 0,
@@ -335,7 +335,7 @@ async fn score_swap_under_load_loses_nothing_and_mixes_no_versions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hospital_token_cannot_read_or_change_another_hospital() {
+async fn hospital_token_is_scoped() {
     let cluster = cluster();
     let dir = tempfile::tempdir().unwrap();
     let host = Host::start(
@@ -421,12 +421,13 @@ async fn a_hospital_token_cannot_read_or_change_another_hospital() {
     );
     let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
     assert_eq!(audit.lines().count(), 1, "{audit}");
-    assert!(audit.contains("\"action\":\"thresholds\"") && !audit.contains(ST_MARYS));
+    assert!(audit.contains("\"action\":\"thresholds\""), "{audit}");
+    assert!(!audit.contains(ST_MARYS), "the audit log contains a token");
     host.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_uploads_are_refused_with_the_failed_check() {
+async fn hostile_uploads_are_rejected() {
     let cluster = cluster();
     let dir = tempfile::tempdir().unwrap();
     let host = Host::start(
@@ -518,7 +519,7 @@ async fn hostile_uploads_are_refused_with_the_failed_check() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn versions_survive_a_restart_and_reach_a_second_instance() {
+async fn versions_survive_restart_and_spread() {
     let cluster = cluster();
     let brokers = cluster.bootstrap_servers().to_string();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -544,7 +545,7 @@ async fn versions_survive_a_restart_and_reach_a_second_instance() {
     assert_eq!(call(thresholds, OPERATOR).await.0, 200);
 
     // A second instance started later, with no hospital files and an empty cache, runs
-    // what the control topic says.
+    // what the control topic records.
     let b = Host::start(&brokers, dir_b.path(), Vec::new()).await;
     let on_b = b.registry.state("st-marys").unwrap();
     assert_eq!(on_b, a.registry.state("st-marys").unwrap());
@@ -605,7 +606,7 @@ async fn versions_survive_a_restart_and_reach_a_second_instance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_component_failing_on_live_records_is_quarantined() {
+async fn failing_component_is_quarantined() {
     let cluster = cluster();
     let brokers = cluster.bootstrap_servers().to_string();
     let dir = tempfile::tempdir().unwrap();
@@ -697,7 +698,7 @@ async fn a_component_failing_on_live_records_is_quarantined() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shadow_candidate_is_compared_on_live_traffic_then_promoted() {
+async fn shadow_compared_then_promoted() {
     let cluster = cluster();
     let brokers = cluster.bootstrap_servers().to_string();
     let dir = tempfile::tempdir().unwrap();

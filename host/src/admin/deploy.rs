@@ -2,8 +2,8 @@
 //!
 //! Every route needs a token. The operator token reaches every hospital; a hospital
 //! token reaches only its own, and a request naming another hospital gets 403. A
-//! deploy answers once the new version is live on this instance, and the answer says
-//! how long validation and the whole change took.
+//! deploy responds once the new version is live on this instance, and the response
+//! reports how long validation and the whole change took.
 
 // The helpers return the refusal itself as the error: one response per request, so the
 // size of `Response` in a `Result` costs nothing worth boxing for.
@@ -290,7 +290,7 @@ async fn samples(
     }
 }
 
-/// The bytes of a component some hospital the caller may see has deployed.
+/// Returns the bytes of a component deployed by a hospital the caller may see.
 async fn component(
     State(app): State<AppState>,
     Path(sha256): Path<String>,

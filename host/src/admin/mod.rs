@@ -39,7 +39,7 @@ struct AppState {
     registry: Option<Registry>,
 }
 
-/// Builds the router; the component API answers only with a `registry`.
+/// Builds the router. The component API responds only when a `registry` is given.
 pub fn router(
     telemetry: Arc<Telemetry>,
     tokens: Arc<TokenStore>,

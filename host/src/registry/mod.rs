@@ -1,7 +1,7 @@
 //! Component versions per hospital: what is active, what was, and how a change reaches
 //! every host instance.
 //!
-//! A compacted Kafka control topic is the source of truth. It holds two kinds of record,
+//! A compacted Kafka control topic is the source of truth. It contains two kinds of record,
 //! all on partition 0 so that they keep their order:
 //!
 //! - `component/<sha256>`: the bytes of one component, written once per version.
@@ -111,11 +111,11 @@ pub struct Version {
     pub model: Option<String>,
     /// When it was first deployed for this hospital, milliseconds since the epoch.
     pub deployed_at_ms: i64,
-    /// Who deployed it.
+    /// The deployer: a token's name, a file or the host.
     pub deployed_by: String,
 }
 
-/// What a change did.
+/// The kind of a change.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -176,7 +176,7 @@ pub struct Active {
 }
 
 impl Active {
-    /// The sha256 active for `role`.
+    /// Returns the sha256 active for `role`.
     pub fn get(&self, role: Role) -> &str {
         match role {
             Role::Preprocess => &self.preprocess,
@@ -194,7 +194,7 @@ impl Active {
     }
 }
 
-/// Everything the control topic knows about one hospital.
+/// The state of one hospital as the control topic records it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HospitalState {
     /// Hospital id.
@@ -344,7 +344,7 @@ impl HospitalState {
         })
     }
 
-    /// The state after `change`, with the revision and history advanced.
+    /// Returns the state after `change`, with the revision and history advanced.
     fn next(&self, mut change: Change, apply: impl FnOnce(&mut HospitalState)) -> Self {
         let mut next = self.clone();
         apply(&mut next);
@@ -367,7 +367,7 @@ pub struct Activation {
     pub revision: u64,
 }
 
-/// Why a change was refused.
+/// The reason a change was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
     /// No such hospital.
@@ -387,7 +387,7 @@ pub enum ChangeError {
     Unavailable(String),
 }
 
-/// What an accepted change reports.
+/// The report of an accepted change.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChangeReport {
     /// The change.
@@ -532,12 +532,12 @@ impl Registry {
         Ok((registry, hospitals, follower))
     }
 
-    /// The configuration it runs with.
+    /// Returns the configuration it runs with.
     pub fn config(&self) -> &RegistryConfig {
         &self.inner.config
     }
 
-    /// Every hospital's state, by id.
+    /// Returns every hospital's state, by id.
     pub fn states(&self) -> BTreeMap<String, HospitalState> {
         self.inner.states.lock().expect("states").clone()
     }
@@ -891,6 +891,50 @@ impl Registry {
         )
     }
 
+    /// Runs every check on `bytes` as the `role` component of the hospital in `state`,
+    /// on a blocking thread because compilation and the self-test take CPU time.
+    async fn check_upload(
+        &self,
+        state: &HospitalState,
+        role: Role,
+        bytes: Vec<u8>,
+    ) -> Result<(validate::Checked, Vec<u8>), ChangeError> {
+        let current = self
+            .component_set(state)
+            .map_err(|error| ChangeError::Unavailable(format!("{error:#}")))?;
+        let runtime = self.inner.runtime.clone();
+        let max = self.inner.config.max_component_bytes;
+        let (thresholds, samples) = (state.thresholds.clone(), state.samples.clone());
+        let (checked, bytes) = tokio::task::spawn_blocking(move || {
+            let checked =
+                validate::check(&runtime, role, &bytes, max, &current, &thresholds, &samples);
+            (checked, bytes)
+        })
+        .await
+        .map_err(|error| ChangeError::Unavailable(format!("validation task failed: {error}")))?;
+        Ok((checked?, bytes))
+    }
+
+    /// Stores a checked component on disk, keeps its compiled form, and writes it to the
+    /// control topic unless it is there already.
+    async fn keep_component(
+        &self,
+        role: Role,
+        checked: &validate::Checked,
+        bytes: &[u8],
+    ) -> Result<(), ChangeError> {
+        let sha256 = &checked.component.info.sha256;
+        self.store_blob(sha256, bytes).map_err(|error| {
+            ChangeError::Unavailable(format!("failed to store the component: {error}"))
+        })?;
+        self.inner
+            .compiled
+            .lock()
+            .expect("compiled")
+            .insert((role, sha256.clone()), checked.component.clone());
+        self.publish_blob(sha256).await
+    }
+
     /// Validates `bytes` as a score component and runs it in shadow for `hospital`.
     ///
     /// # Errors
@@ -906,21 +950,7 @@ impl Registry {
         let started = Instant::now();
         let _guard = self.inner.changes.lock().await;
         let state = self.current(hospital)?;
-        let current = self
-            .component_set(&state)
-            .map_err(|error| ChangeError::Unavailable(format!("{error:#}")))?;
-        let runtime = self.inner.runtime.clone();
-        let max = self.inner.config.max_component_bytes;
-        let (thresholds, samples) = (state.thresholds.clone(), state.samples.clone());
-        let (checked, bytes) = tokio::task::spawn_blocking(move || {
-            let role = Role::Score;
-            let checked =
-                validate::check(&runtime, role, &bytes, max, &current, &thresholds, &samples);
-            (checked, bytes)
-        })
-        .await
-        .map_err(|error| ChangeError::Unavailable(format!("validation task failed: {error}")))?;
-        let checked = checked?;
+        let (checked, bytes) = self.check_upload(&state, Role::Score, bytes).await?;
         let validate_ms = started.elapsed().as_millis() as u64;
         let sha256 = checked.component.info.sha256.clone();
         if state.active.score == sha256 {
@@ -928,15 +958,7 @@ impl Registry {
                 "score component {sha256} is already active for {hospital}: a shadow must differ"
             )));
         }
-        self.store_blob(&sha256, &bytes).map_err(|error| {
-            ChangeError::Unavailable(format!("failed to store the component: {error}"))
-        })?;
-        self.inner
-            .compiled
-            .lock()
-            .expect("compiled")
-            .insert((Role::Score, sha256.clone()), checked.component.clone());
-        self.publish_blob(&sha256).await?;
+        self.keep_component(Role::Score, &checked, &bytes).await?;
         let version = Version {
             role: Role::Score,
             sha256: sha256.clone(),
@@ -1090,20 +1112,7 @@ impl Registry {
         let started = Instant::now();
         let _guard = self.inner.changes.lock().await;
         let state = self.current(hospital)?;
-        let current = self
-            .component_set(&state)
-            .map_err(|error| ChangeError::Unavailable(format!("{error:#}")))?;
-        let runtime = self.inner.runtime.clone();
-        let max = self.inner.config.max_component_bytes;
-        let (thresholds, samples) = (state.thresholds.clone(), state.samples.clone());
-        let (checked, bytes) = tokio::task::spawn_blocking(move || {
-            let checked =
-                validate::check(&runtime, role, &bytes, max, &current, &thresholds, &samples);
-            (checked, bytes)
-        })
-        .await
-        .map_err(|error| ChangeError::Unavailable(format!("validation task failed: {error}")))?;
-        let checked = checked?;
+        let (checked, bytes) = self.check_upload(&state, role, bytes).await?;
         let validate_ms = started.elapsed().as_millis() as u64;
         let sha256 = checked.component.info.sha256.clone();
         if state.active.get(role) == sha256 {
@@ -1116,15 +1125,7 @@ impl Registry {
                 "{role} component {sha256} was quarantined for {hospital} after repeated failures: upload a fixed build"
             )));
         }
-        self.store_blob(&sha256, &bytes).map_err(|error| {
-            ChangeError::Unavailable(format!("failed to store the component: {error}"))
-        })?;
-        self.inner
-            .compiled
-            .lock()
-            .expect("compiled")
-            .insert((role, sha256.clone()), checked.component.clone());
-        self.publish_blob(&sha256).await?;
+        self.keep_component(role, &checked, &bytes).await?;
         let model = (role == Role::Score)
             .then(|| format!("{}@{}", checked.set.model.name, checked.set.model.version));
         let change = Change {

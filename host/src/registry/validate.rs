@@ -79,7 +79,7 @@ pub enum Rejection {
         world = world_of(*.role)
     )]
     WrongWorld {
-        /// What wasmtime reported.
+        /// The error wasmtime reported.
         #[source]
         error: RuntimeError,
         /// Its role.
@@ -126,7 +126,7 @@ fn default_sample_topic() -> String {
     "vitals".into()
 }
 
-/// The samples used when a hospital has set none.
+/// Returns the samples used when a hospital has set none.
 pub fn default_samples() -> Vec<Sample> {
     vec![
         Sample {
@@ -146,7 +146,7 @@ pub fn default_samples() -> Vec<Sample> {
     ]
 }
 
-/// What a candidate that passed looks like.
+/// A candidate that passed every check.
 pub struct Checked {
     /// The compiled component.
     pub component: LoadedComponent,
@@ -287,7 +287,7 @@ fn emergency_vitals() -> Vitals {
     }
 }
 
-/// A sweep from healthy to deteriorating, with some values missing.
+/// Builds a sweep of inputs from healthy to deteriorating, with some values missing.
 fn score_cases() -> Vec<ScoreInput> {
     let (healthy, sick) = (healthy_vitals(), emergency_vitals());
     let mix = |a: Option<f64>, b: Option<f64>, t: f64| Some(a? + (b? - a?) * t);
